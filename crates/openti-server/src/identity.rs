@@ -36,6 +36,8 @@ pub enum IdentityError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretValidity {
     Years(u32),
+    /// Until a given instant (RFC 3339), e.g. to match a rotation schedule.
+    Until(DateTime<Utc>),
     Never,
 }
 
@@ -46,8 +48,11 @@ impl std::str::FromStr for SecretValidity {
         if s == "never" {
             return Ok(SecretValidity::Never);
         }
+        if let Ok(until) = DateTime::parse_from_rfc3339(&s.to_ascii_uppercase()) {
+            return Ok(SecretValidity::Until(until.with_timezone(&Utc)));
+        }
         let years = s.strip_suffix('y').and_then(|n| n.parse::<u32>().ok()).filter(|n| (1..=10).contains(n));
-        years.map(SecretValidity::Years).ok_or_else(|| format!("'{s}' is not a validity; use 1y, 2y or never"))
+        years.map(SecretValidity::Years).ok_or_else(|| format!("'{s}' is not a validity; use 1y, 2y, never or an RFC 3339 time"))
     }
 }
 
@@ -55,6 +60,7 @@ impl SecretValidity {
     pub fn expiry(self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self {
             SecretValidity::Never => None,
+            SecretValidity::Until(t) => Some(t),
             SecretValidity::Years(n) => Some(now + Duration::days(365 * i64::from(n))),
         }
     }

@@ -8,7 +8,7 @@ use openti_model::ErrorCode;
 use openti_odata::query::{CompareOp, Expr, PropertyRef, Source, Value as QueryValue};
 use openti_odata::{parse_collection_query, parse_entity_query, CheckedQuery};
 
-use crate::api::shape::{apply_select, Shaper};
+use crate::api::shape::{add_etag, apply_select, tag_matches, Shaper};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::SharedState;
@@ -69,8 +69,9 @@ pub async fn collection(
     let selected: Option<Vec<&str>> = query.select.as_ref().map(|s| s.iter().map(|p| p.name).collect());
     let expanded: Vec<&str> = query.expand.iter().map(|e| e.navigation.name).collect();
     let mut rows = page.rows;
-    if let Some(selected) = &selected {
-        for row in &mut rows {
+    for row in &mut rows {
+        add_etag(entity, row);
+        if let Some(selected) = &selected {
             apply_select(row, selected, &expanded);
         }
     }
@@ -95,6 +96,7 @@ pub async fn collection(
 pub async fn single(
     state: &SharedState,
     shaper: &Shaper<'_>,
+    headers: &axum::http::HeaderMap,
     caller: &Caller,
     entity: &'static EntityType,
     key: i64,
@@ -106,6 +108,17 @@ pub async fn single(
     let Some(mut row) = page.rows.into_iter().next() else {
         return Err(ApiError::new(ErrorCode::NotFound, format!("{}({key}) does not exist", entity.set)));
     };
+    add_etag(entity, &mut row);
+    let tag = row.get("@odata.etag").and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+    if let Some(wanted) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+        if tag_matches(wanted, &tag) {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            if let Ok(value) = HeaderValue::from_str(&tag) {
+                response.headers_mut().insert(header::ETAG, value);
+            }
+            return Ok(response);
+        }
+    }
     if let Some(selected) = &query.select {
         let selected: Vec<&str> = selected.iter().map(|p| p.name).collect();
         let expanded: Vec<&str> = query.expand.iter().map(|e| e.navigation.name).collect();

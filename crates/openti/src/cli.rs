@@ -74,6 +74,22 @@ pub enum TenantCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show or change a tenant's quotas (SPEC A.7); flags not given keep their value.
+    Quota {
+        #[arg(long, env = "OPENTI_TENANT")]
+        tenant: String,
+        /// Most alert definitions the tenant may hold.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+        max_definitions: Option<i64>,
+        /// Most IOCs the tenant may hold.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+        max_iocs: Option<i64>,
+        /// Most IOCs whose DetectionFunction is not Equals.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+        max_non_equals_iocs: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -121,7 +137,7 @@ pub enum SecretCommand {
         client_id: Uuid,
         #[arg(long, default_value = "")]
         description: String,
-        /// 1y, 2y or never.
+        /// 1y, 2y, never, or an RFC 3339 time.
         #[arg(long, default_value = "1y")]
         expires: SecretValidity,
         #[arg(long)]
@@ -235,6 +251,30 @@ pub async fn run(cli: Cli) -> Result<()> {
                         for t in tenants {
                             println!("{}  {}", t.id, t.name);
                         }
+                        Ok(())
+                    }
+                }
+                TenantCommand::Quota { tenant, max_definitions, max_iocs, max_non_equals_iocs, json } => {
+                    let tenant = identity.tenant(&tenant).await?;
+                    let current = tenant.quotas;
+                    let quotas = openti_store::Quotas {
+                        max_definitions: max_definitions.unwrap_or(current.max_definitions),
+                        max_iocs: max_iocs.unwrap_or(current.max_iocs),
+                        max_non_equals_iocs: max_non_equals_iocs.unwrap_or(current.max_non_equals_iocs),
+                    };
+                    if quotas != current && !identity.store.set_quotas(tenant.id, quotas).await? {
+                        bail!("tenant '{}' no longer exists", tenant.name);
+                    }
+                    if json {
+                        print_json(&json!({
+                            "TenantId": tenant.id, "Name": tenant.name, "MaxDefinitions": quotas.max_definitions,
+                            "MaxIocs": quotas.max_iocs, "MaxNonEqualsIocs": quotas.max_non_equals_iocs,
+                        }))
+                    } else {
+                        println!("Quotas of tenant '{}':", tenant.name);
+                        println!("  alert definitions:  {}", quotas.max_definitions);
+                        println!("  IOCs:               {}", quotas.max_iocs);
+                        println!("  non-Equals IOCs:    {}", quotas.max_non_equals_iocs);
                         Ok(())
                     }
                 }

@@ -288,6 +288,25 @@ async fn route(ctx: &Ctx<'_>, caller: &Caller, resource: Resource, method: Metho
     }
 }
 
+/// Optimistic concurrency: a write with `If-Match` proceeds only while the entity still has
+/// the tag the client read (412 otherwise).
+async fn check_if_match(ctx: &Ctx<'_>, caller: &Caller, entity: &'static EntityType, key: i64) -> Result<(), ApiError> {
+    let Some(wanted) = ctx.headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else { return Ok(()) };
+    let store = &ctx.state.store;
+    let current = match entity.name {
+        "AlertDefinition" => store.get_definition(caller.tenant_id, key).await?.map(|d| to_object(&d)).transpose()?,
+        "IndicatorOfCompromise" => store.get_ioc(caller.tenant_id, key).await?.map(|i| to_object(&i)).transpose()?,
+        "Alert" => store.get_alert(caller.tenant_id, key).await?,
+        _ => None,
+    };
+    let current = current.ok_or_else(|| not_found(entity, key))?;
+    if shape::tag_matches(wanted, &shape::etag(entity, &current)) {
+        Ok(())
+    } else {
+        Err(ApiError::new(ErrorCode::PreconditionFailed, format!("{}({key}) has changed since it was read (If-Match)", entity.set)))
+    }
+}
+
 fn bulk_response<T: serde::Serialize>(ctx: &Ctx<'_>, entity: &EntityType, created: &[T]) -> Result<Response, ApiError> {
     let rows = created.iter().map(to_object).collect::<Result<Vec<_>, _>>()?;
     Ok(ctx.shaper.collection(entity, entity.set, rows, None, None))
@@ -305,8 +324,11 @@ async fn entity_request(
     let tenant = caller.tenant_id;
     let now = ctx.state.clock.now();
     let actor = caller.name.as_str();
+    if method != Method::GET {
+        check_if_match(ctx, caller, entity, key).await?;
+    }
     match (entity.name, method) {
-        (_, Method::GET) => crate::query::single(ctx.state, &ctx.shaper, caller, entity, key, ctx.query.as_deref()).await,
+        (_, Method::GET) => crate::query::single(ctx.state, &ctx.shaper, &ctx.headers, caller, entity, key, ctx.query.as_deref()).await,
         ("AlertDefinition", m @ (Method::PATCH | Method::PUT)) => {
             let current = store.get_definition(tenant, key).await?.ok_or_else(|| not_found(entity, key))?;
             let base = DefinitionDraft::from(&current);

@@ -48,6 +48,9 @@ impl Shaper<'_> {
 
     /// Annotates one entity object in place (full metadata adds id, edit link and type).
     pub fn annotate(&self, entity: &EntityType, object: &mut Map<String, Value>) {
+        if self.level == MetadataLevel::None {
+            object.retain(|k, _| !k.starts_with('@') && !k.contains("@odata."));
+        }
         if self.level == MetadataLevel::Full {
             if let Some(key) = object.get("Id").cloned() {
                 let url = self.entity_url(entity, &key);
@@ -73,6 +76,10 @@ impl Shaper<'_> {
 
     /// A single entity response.
     pub fn entity(&self, entity: &EntityType, mut object: Map<String, Value>, status: axum::http::StatusCode) -> Response {
+        if !object.contains_key("@odata.etag") && object.contains_key("Id") {
+            add_etag(entity, &mut object);
+        }
+        let tag = object.get("@odata.etag").and_then(Value::as_str).map(str::to_string);
         self.annotate(entity, &mut object);
         if self.level != MetadataLevel::None {
             let context = format!("{}$metadata#{}/$entity", self.service_root, entity.set);
@@ -81,7 +88,11 @@ impl Shaper<'_> {
             with_context.extend(object);
             object = with_context;
         }
-        self.json(status, Value::Object(object))
+        let mut response = self.json(status, Value::Object(object));
+        if let Some(tag) = tag.and_then(|t| HeaderValue::from_str(&t).ok()) {
+            response.headers_mut().insert(header::ETAG, tag);
+        }
+        response
     }
 
     /// A collection response.
@@ -120,6 +131,37 @@ impl Shaper<'_> {
         response.headers_mut().insert("OData-Version", HeaderValue::from_static("4.0"));
         response
     }
+}
+
+/// Properties that change without the entity being edited; they stay out of the ETag so that
+/// telemetry does not make every client's `If-Match` fail.
+const VOLATILE: [&str; 2] = ["HitCount", "LastSeenAt"];
+
+/// The entity tag of a row: a weak tag over its properties in schema order.
+pub fn etag(entity: &EntityType, row: &Map<String, Value>) -> String {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    for property in entity.properties.iter().filter(|p| !VOLATILE.contains(&p.name)) {
+        hasher.update(property.name.as_bytes());
+        hasher.update(b"=");
+        hasher.update(row.get(property.name).map(Value::to_string).unwrap_or_default().as_bytes());
+        hasher.update(b"\n");
+    }
+    let digest = hasher.finalize();
+    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    format!("W/\"{hex}\"")
+}
+
+/// Adds `@odata.etag` to a full row (before `$select` trims it).
+pub fn add_etag(entity: &EntityType, row: &mut Map<String, Value>) {
+    let tag = etag(entity, row);
+    row.insert("@odata.etag".into(), Value::from(tag));
+}
+
+/// Whether an `If-Match` / `If-None-Match` header value names `tag` (or is `*`).
+pub fn tag_matches(header_value: &str, tag: &str) -> bool {
+    let weak = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    header_value.split(',').any(|candidate| candidate.trim() == "*" || weak(candidate) == weak(tag))
 }
 
 /// Keeps only the selected properties (and annotations and expanded navigations) of a row.
