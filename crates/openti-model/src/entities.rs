@@ -5,6 +5,28 @@ use serde::{Deserialize, Serialize};
 
 use crate::enums::*;
 
+/// Serialises timestamps in the one wire form, whatever their precision.
+mod wire_time {
+    use chrono::{DateTime, Utc};
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_timestamp(*t))
+    }
+
+    pub mod option {
+        use chrono::{DateTime, Utc};
+        use serde::Serializer;
+
+        pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => s.serialize_str(&super::super::format_timestamp(*t)),
+                None => s.serialize_none(),
+            }
+        }
+    }
+}
+
 /// An alert definition as stored and returned (wire names are PascalCase).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -18,8 +40,10 @@ pub struct AlertDefinition {
     pub recommended_action: Option<String>,
     pub category: AlertCategory,
     pub enabled: bool,
+    #[serde(serialize_with = "wire_time::serialize")]
     pub created_at: DateTime<Utc>,
     pub created_by: Option<String>,
+    #[serde(serialize_with = "wire_time::option::serialize")]
     pub last_modified_at: Option<DateTime<Utc>>,
     pub last_modified_by: Option<String>,
 }
@@ -34,14 +58,17 @@ pub struct IndicatorOfCompromise {
     pub value: String,
     pub detection_function: DetectionFunction,
     pub enabled: bool,
+    #[serde(serialize_with = "wire_time::option::serialize")]
     pub expires_at: Option<DateTime<Utc>>,
     pub alert_definition_id: i64,
     #[serde(default)]
     pub hit_count: i64,
-    #[serde(default)]
+    #[serde(default, serialize_with = "wire_time::option::serialize")]
     pub last_seen_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "wire_time::serialize")]
     pub created_at: DateTime<Utc>,
     pub created_by: Option<String>,
+    #[serde(serialize_with = "wire_time::option::serialize")]
     pub last_modified_at: Option<DateTime<Utc>>,
     pub last_modified_by: Option<String>,
 }

@@ -1,0 +1,629 @@
+//! Pattern buckets: the IOCs of one (type, function) that are matched by scanning the
+//! observed value — Aho-Corasick automata for StartWith/EndWith/Contains and regex sets for
+//! Regex.
+//!
+//! # Why layers and tombstones
+//! An automaton or a regex set cannot be changed in place; rebuilding one costs time
+//! proportional to all its patterns (tens of milliseconds for tens of thousands of
+//! patterns). A bucket therefore keeps its compiled patterns in two layers:
+//!
+//! - a large **base** layer, rebuilt rarely;
+//! - a small **delta** layer holding the patterns added since, rebuilt on each change that
+//!   adds a pattern (cost proportional to the delta, at most [`Tuning::delta_max`] patterns).
+//!
+//! The IOCs themselves are not in the automata: a layer reports pattern texts, and the
+//! bucket's copy-on-write map (pattern → postings) says which IOCs have that pattern. So
+//! deleting, disabling or re-expiring an IOC only edits the map: a pattern left without IOCs
+//! stays in its layer as a **tombstone** that matches nothing, and re-adding it costs nothing.
+//! When the delta outgrows its limit, or tombstones outnumber live patterns, the next change
+//! rebuilds the base from the live patterns (amortised over the changes that led there).
+//!
+//! The price: a scan runs over up to two layers, and tombstones cost memory and scan time
+//! until the next compaction. Batches (bulk uploads, [`super::TenantIndex::build`]) settle
+//! once per batch, not once per IOC.
+
+use std::sync::Arc;
+
+use aho_corasick::automaton::Automaton;
+use aho_corasick::{dfa, nfa, Anchored, MatchKind, StartKind};
+use openti_model::values::build_ioc_regex_set;
+use openti_model::IocType;
+use regex::RegexSet;
+
+use super::postings::Postings;
+use super::sharded::Sharded;
+
+/// Where a pattern must occur in the observed value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Anchor {
+    /// StartWith: at the start.
+    Start,
+    /// EndWith: at the end.
+    End,
+    /// Contains: anywhere.
+    Anywhere,
+}
+
+/// Limits that decide when layers are rebuilt.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tuning {
+    /// Most patterns in the delta layer before the next addition rebuilds the base.
+    pub delta_max: usize,
+    /// Tombstones tolerated beyond half the live patterns before compaction.
+    pub dead_slack: usize,
+}
+
+impl Tuning {
+    #[cfg(not(test))]
+    pub const AHO_CORASICK: Tuning = Tuning { delta_max: 1024, dead_slack: 256 };
+    #[cfg(not(test))]
+    pub const REGEX: Tuning = Tuning { delta_max: 64, dead_slack: 32 };
+    // Tiny limits in tests so that property tests go through every rebuild path.
+    #[cfg(test)]
+    pub const AHO_CORASICK: Tuning = Tuning { delta_max: 3, dead_slack: 1 };
+    #[cfg(test)]
+    pub const REGEX: Tuning = Tuning { delta_max: 2, dead_slack: 1 };
+}
+
+/// What a layer is compiled into.
+pub(crate) trait Engine: Sized + Send + Sync + 'static {
+    type Config: Copy + std::fmt::Debug;
+    /// Compiles `patterns`. Never fails: a pattern that cannot be compiled is skipped (and
+    /// logged); the bucket validates patterns before they get here.
+    fn build(config: Self::Config, patterns: &[Arc<str>]) -> Self;
+    /// Approximate heap bytes.
+    fn memory(&self) -> usize;
+}
+
+/// One compiled layer: the engine and the pattern text of each pattern id.
+pub(crate) struct Layer<E> {
+    engine: E,
+    patterns: Box<[Arc<str>]>,
+}
+
+#[derive(Clone)]
+pub(crate) struct Entry {
+    pub postings: Postings,
+    /// Whether the pattern is compiled into a layer.
+    built: bool,
+}
+
+/// The IOCs of one (type, function) matched by an [`Engine`]. See the module docs.
+pub(crate) struct Bucket<E: Engine> {
+    config: E::Config,
+    tuning: Tuning,
+    entries: Sharded<Arc<str>, Entry>,
+    base: Option<Arc<Layer<E>>>,
+    delta: Option<Arc<Layer<E>>>,
+    /// Entries with postings.
+    live: usize,
+    /// Built entries without postings (tombstones).
+    dead: usize,
+    /// Patterns added since the last [`Bucket::settle`]; empty in a published index.
+    pending: Vec<Arc<str>>,
+}
+
+// Not derived: the derive would require `E: Clone`, and layers are shared, never cloned.
+impl<E: Engine> Clone for Bucket<E> {
+    fn clone(&self) -> Self {
+        Bucket {
+            config: self.config,
+            tuning: self.tuning,
+            entries: self.entries.clone(),
+            base: self.base.clone(),
+            delta: self.delta.clone(),
+            live: self.live,
+            dead: self.dead,
+            pending: self.pending.clone(),
+        }
+    }
+}
+
+impl<E: Engine> Bucket<E> {
+    pub fn new(config: E::Config, tuning: Tuning) -> Self {
+        Bucket {
+            config,
+            tuning,
+            entries: Sharded::new(),
+            base: None,
+            delta: None,
+            live: 0,
+            dead: 0,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Whether no IOC is in the bucket (then a scan can be skipped).
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// The postings of a pattern; the pattern is compiled at the next [`Bucket::settle`].
+    pub fn postings_mut(&mut self, pattern: &Arc<str>) -> &mut Postings {
+        let mut added = false;
+        let entry = self.entries.get_or_insert_with(pattern.clone(), || {
+            added = true;
+            Entry { postings: Postings::new(), built: false }
+        });
+        if added {
+            self.pending.push(pattern.clone());
+        }
+        &mut entry.postings
+    }
+
+    /// Records that an edit through [`Bucket::postings_mut`] or [`Bucket::edit`] changed
+    /// whether the pattern has postings.
+    fn account(&mut self, pattern: &str, was_live: bool) {
+        let Some(entry) = self.entries.get(pattern) else { return };
+        let (is_live, built) = (!entry.postings.is_empty(), entry.built);
+        match (was_live, is_live) {
+            (false, true) => {
+                self.live += 1;
+                if built {
+                    self.dead -= 1;
+                }
+            }
+            (true, false) => {
+                self.live -= 1;
+                if built {
+                    self.dead += 1;
+                } else {
+                    // Never compiled: nothing to keep.
+                    self.entries.remove(pattern);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Edits the postings of `pattern` (creating its entry) and keeps the counts right.
+    pub fn edit(&mut self, pattern: &Arc<str>, f: impl FnOnce(&mut Postings)) {
+        let was_live = self.entries.get(&**pattern).is_some_and(|e| !e.postings.is_empty());
+        f(self.postings_mut(pattern));
+        self.account(pattern, was_live);
+    }
+
+    /// Edits the postings of an existing pattern; does nothing if it has none.
+    pub fn edit_existing(&mut self, pattern: &str, f: impl FnOnce(&mut Postings)) {
+        let Some(entry) = self.entries.get_mut(pattern) else { return };
+        let was_live = !entry.postings.is_empty();
+        f(&mut entry.postings);
+        self.account(pattern, was_live);
+    }
+
+    /// Compiles what changed since the last call: a new delta layer, or a new base when the
+    /// delta would grow too large or tombstones pile up.
+    pub fn settle(&mut self) {
+        let too_dead = self.dead > self.live / 2 + self.tuning.dead_slack;
+        if self.pending.is_empty() && !too_dead {
+            return;
+        }
+        let delta_len = self.delta.as_ref().map_or(0, |d| d.patterns.len());
+        if too_dead || delta_len + self.pending.len() > self.tuning.delta_max {
+            self.rebuild_base();
+        } else {
+            self.rebuild_delta();
+        }
+    }
+
+    fn rebuild_base(&mut self) {
+        self.pending.clear();
+        self.entries.retain(
+            |_, e| e.postings.is_empty() || !e.built,
+            |_, e| {
+                e.built = true;
+                !e.postings.is_empty()
+            },
+        );
+        let patterns: Vec<Arc<str>> = self.entries.iter().map(|(k, _)| k.clone()).collect();
+        self.live = patterns.len();
+        self.dead = 0;
+        self.base = (!patterns.is_empty())
+            .then(|| Arc::new(Layer { engine: E::build(self.config, &patterns), patterns: patterns.into() }));
+        self.delta = None;
+    }
+
+    fn rebuild_delta(&mut self) {
+        let mut patterns = Vec::new();
+        if let Some(delta) = self.delta.take() {
+            for p in delta.patterns.iter() {
+                match self.entries.get(&**p) {
+                    Some(e) if !e.postings.is_empty() => patterns.push(p.clone()),
+                    Some(_) => {
+                        // A tombstone of the old delta: dropped with it.
+                        self.entries.remove(&**p);
+                        self.dead -= 1;
+                    }
+                    None => {}
+                }
+            }
+        }
+        for p in std::mem::take(&mut self.pending) {
+            let Some(e) = self.entries.get_mut(&*p) else { continue };
+            if e.built {
+                continue; // listed twice
+            }
+            if e.postings.is_empty() {
+                self.entries.remove(&*p);
+            } else {
+                e.built = true;
+                patterns.push(p);
+            }
+        }
+        self.delta = (!patterns.is_empty())
+            .then(|| Arc::new(Layer { engine: E::build(self.config, &patterns), patterns: patterns.into() }));
+    }
+
+    /// The compiled layers, base first.
+    #[inline]
+    fn layers(&self) -> impl Iterator<Item = &Layer<E>> {
+        self.base.iter().chain(self.delta.iter()).map(|l| &**l)
+    }
+
+    /// Postings of a pattern reported by a layer.
+    #[inline]
+    fn postings_of(&self, layer: &Layer<E>, pattern_index: usize) -> Option<&Postings> {
+        let pattern = layer.patterns.get(pattern_index)?;
+        self.entries.get(&**pattern).map(|e| &e.postings).filter(|p| !p.is_empty())
+    }
+
+    /// Heap bytes: entries, pattern lists and compiled engines. Pattern text is counted by
+    /// the index (it is shared with the IOC registry).
+    pub fn memory(&self) -> usize {
+        let layers: usize = self.layers().map(|l| l.engine.memory() + l.patterns.len() * 16).sum();
+        self.entries.heap_bytes() + layers
+    }
+
+    #[cfg(test)]
+    pub fn layer_sizes(&self) -> (usize, usize, usize, usize) {
+        let len = |l: &Option<Arc<Layer<E>>>| l.as_ref().map_or(0, |l| l.patterns.len());
+        (len(&self.base), len(&self.delta), self.live, self.dead)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Aho-Corasick
+
+/// Estimated DFA size up to which a layer is compiled to a DFA: a DFA scans a byte with one
+/// table lookup, several times faster than an NFA that follows failure links, but its table
+/// has a row per state (up to one per pattern byte) and a column per byte class. Larger
+/// layers use a contiguous NFA (a few bytes per state).
+const DFA_MAX_BYTES: usize = 4 << 20;
+
+/// An upper bound on the DFA table of `patterns`: states ≤ pattern bytes + 1, byte classes ≤
+/// distinct bytes + 1, 4 bytes per transition.
+fn dfa_size_bound(patterns: &[Vec<u8>]) -> usize {
+    let mut seen = [false; 256];
+    let mut states = 1usize;
+    for p in patterns {
+        states += p.len();
+        for &b in p {
+            seen[usize::from(b)] = true;
+        }
+    }
+    let classes = seen.iter().filter(|s| **s).count() + 1;
+    states.saturating_mul(classes).saturating_mul(4)
+}
+
+/// An Aho-Corasick layer. StartWith and EndWith walk it anchored — EndWith over reversed
+/// patterns, reading the value backwards — so they stop at the first byte no pattern can
+/// continue with, usually after a few bytes. Contains scans the whole value.
+pub(crate) enum Ac {
+    Dfa(dfa::DFA),
+    Nfa(nfa::contiguous::NFA),
+    Noncontiguous(nfa::noncontiguous::NFA),
+    Empty,
+}
+
+impl Engine for Ac {
+    type Config = Anchor;
+
+    fn build(anchor: Anchor, patterns: &[Arc<str>]) -> Ac {
+        let bytes: Vec<Vec<u8>> = patterns
+            .iter()
+            .map(|p| match anchor {
+                Anchor::End => p.bytes().rev().collect(),
+                _ => p.as_bytes().to_vec(),
+            })
+            .collect();
+        if dfa_size_bound(&bytes) <= DFA_MAX_BYTES {
+            let start = if anchor == Anchor::Anywhere { StartKind::Unanchored } else { StartKind::Anchored };
+            if let Ok(d) = dfa::Builder::new().match_kind(MatchKind::Standard).start_kind(start).build(&bytes) {
+                return Ac::Dfa(d);
+            }
+        }
+        match nfa::contiguous::Builder::new().match_kind(MatchKind::Standard).build(&bytes) {
+            Ok(n) => Ac::Nfa(n),
+            // The contiguous NFA has a smaller state-id space; the other one is the fallback.
+            Err(_) => match nfa::noncontiguous::Builder::new().match_kind(MatchKind::Standard).build(&bytes) {
+                Ok(n) => Ac::Noncontiguous(n),
+                Err(e) => {
+                    tracing::error!(patterns = patterns.len(), error = %e, "cannot compile an IOC pattern automaton; its IOCs will not match");
+                    Ac::Empty
+                }
+            },
+        }
+    }
+
+    fn memory(&self) -> usize {
+        match self {
+            Ac::Dfa(a) => a.memory_usage(),
+            Ac::Nfa(a) => a.memory_usage(),
+            Ac::Noncontiguous(a) => a.memory_usage(),
+            Ac::Empty => 0,
+        }
+    }
+}
+
+impl Ac {
+    /// Calls `f` with the index of every pattern found in `hay` where `anchor` wants it.
+    /// Overlapping occurrences of one pattern may be reported more than once.
+    #[inline]
+    fn scan(&self, anchor: Anchor, hay: &[u8], f: impl FnMut(usize)) {
+        match self {
+            Ac::Dfa(a) => scan(a, anchor, hay, f),
+            Ac::Nfa(a) => scan(a, anchor, hay, f),
+            Ac::Noncontiguous(a) => scan(a, anchor, hay, f),
+            Ac::Empty => {}
+        }
+    }
+}
+
+#[inline]
+fn scan<A: Automaton>(a: &A, anchor: Anchor, hay: &[u8], f: impl FnMut(usize)) {
+    match anchor {
+        Anchor::Start => walk_anchored(a, hay.iter().copied(), f),
+        Anchor::End => walk_anchored(a, hay.iter().rev().copied(), f),
+        Anchor::Anywhere => walk_unanchored(a, hay, f),
+    }
+}
+
+/// Follows the automaton from its anchored start state. In Standard match semantics a
+/// state's matches also include patterns that end there but started later (copied along
+/// failure links when the automaton was built), so a match counts only if its pattern is as
+/// long as the bytes read: it started at the first byte.
+#[inline]
+fn walk_anchored<A: Automaton>(a: &A, bytes: impl Iterator<Item = u8>, mut f: impl FnMut(usize)) {
+    let Ok(mut sid) = a.start_state(Anchored::Yes) else { return };
+    for (read, byte) in bytes.enumerate() {
+        sid = a.next_state(Anchored::Yes, sid, byte);
+        if a.is_special(sid) {
+            if a.is_dead(sid) {
+                return;
+            }
+            if a.is_match(sid) {
+                for i in 0..a.match_len(sid) {
+                    let pid = a.match_pattern(sid, i);
+                    if a.pattern_len(pid) == read + 1 {
+                        f(pid.as_usize());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every pattern ending at every position (an overlapping search, without the iterator's
+/// bookkeeping).
+#[inline]
+fn walk_unanchored<A: Automaton>(a: &A, hay: &[u8], mut f: impl FnMut(usize)) {
+    let Ok(mut sid) = a.start_state(Anchored::No) else { return };
+    for &byte in hay {
+        sid = a.next_state(Anchored::No, sid, byte);
+        if a.is_special(sid) && a.is_match(sid) {
+            for i in 0..a.match_len(sid) {
+                f(a.match_pattern(sid, i).as_usize());
+            }
+        }
+    }
+}
+
+impl Bucket<Ac> {
+    /// Calls `f` with the postings of every pattern found in `hay` (case is the caller's: the
+    /// patterns and `hay` are both in normal form).
+    #[inline]
+    pub fn scan(&self, hay: &str, mut f: impl FnMut(&Postings)) {
+        if self.is_empty() || hay.is_empty() {
+            return;
+        }
+        for layer in self.layers() {
+            layer.engine.scan(self.config, hay.as_bytes(), |pid| {
+                if let Some(p) = self.postings_of(layer, pid) {
+                    f(p)
+                }
+            });
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Regex
+
+/// Most patterns in one [`RegexSet`]: a set's compile time and the cost of a failed build
+/// (which falls back to pattern by pattern) stay bounded.
+const REGEX_SET_CHUNK: usize = 64;
+
+/// A regex layer: sets of up to [`REGEX_SET_CHUNK`] patterns each, with the layer index of
+/// each set member.
+pub(crate) struct Rx {
+    sets: Vec<(RegexSet, Vec<usize>)>,
+    pattern_bytes: usize,
+}
+
+impl Engine for Rx {
+    type Config = IocType;
+
+    fn build(ioc_type: IocType, patterns: &[Arc<str>]) -> Rx {
+        let mut sets = Vec::new();
+        for (chunk_no, chunk) in patterns.chunks(REGEX_SET_CHUNK).enumerate() {
+            let offset = chunk_no * REGEX_SET_CHUNK;
+            match build_ioc_regex_set(ioc_type, chunk.iter().map(|p| &**p)) {
+                Ok(set) => sets.push((set, (offset..offset + chunk.len()).collect())),
+                // Together too large (or one pattern bad): one set per pattern instead.
+                Err(_) => {
+                    for (i, p) in chunk.iter().enumerate() {
+                        match build_ioc_regex_set(ioc_type, [&**p]) {
+                            Ok(set) => sets.push((set, vec![offset + i])),
+                            Err(e) => tracing::warn!(pattern = %p, error = %e, "IOC regex skipped"),
+                        }
+                    }
+                }
+            }
+        }
+        Rx { sets, pattern_bytes: patterns.iter().map(|p| p.len()).sum() }
+    }
+
+    fn memory(&self) -> usize {
+        // The regex crate does not report its memory; compiled programs are typically tens
+        // of times the pattern text, plus per-set caches. A rough figure is enough here.
+        self.pattern_bytes * 64 + self.sets.len() * 4096
+    }
+}
+
+impl Bucket<Rx> {
+    /// Calls `f` with the postings of every pattern matching `hay`.
+    #[inline]
+    pub fn scan(&self, hay: &str, mut f: impl FnMut(&Postings)) {
+        if self.is_empty() {
+            return;
+        }
+        for layer in self.layers() {
+            for (set, ids) in &layer.engine.sets {
+                // `is_match` does not allocate; `matches` does, but only runs on a hit.
+                if set.is_match(hay) {
+                    for i in set.matches(hay).iter() {
+                        if let Some(p) = ids.get(i).and_then(|&pid| self.postings_of(layer, pid)) {
+                            f(p)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::postings::Posting;
+    use super::*;
+
+    fn posting(id: i64) -> Posting {
+        Posting { ioc_id: id, def_id: 1, expires_us: i64::MAX }
+    }
+
+    fn found(b: &Bucket<Ac>, hay: &str) -> Vec<i64> {
+        let mut ids = Vec::new();
+        b.scan(hay, |p| ids.extend(p.iter().map(|p| p.ioc_id)));
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    fn add(b: &mut Bucket<Ac>, pattern: &str, id: i64) {
+        b.edit(&Arc::from(pattern), |p| p.push(posting(id)));
+    }
+
+    fn remove(b: &mut Bucket<Ac>, pattern: &str, id: i64) {
+        b.edit_existing(pattern, |p| p.retain(|p| p.ioc_id != id));
+    }
+
+    #[test]
+    fn anchors_are_checked_on_the_candidate() {
+        for anchor in [Anchor::Start, Anchor::End, Anchor::Anywhere] {
+            let mut b = Bucket::<Ac>::new(anchor, Tuning { delta_max: 100, dead_slack: 100 });
+            add(&mut b, "ab", 1);
+            add(&mut b, "b", 2);
+            add(&mut b, "abc", 3);
+            add(&mut b, "c", 4);
+            b.settle();
+            let expect: &[i64] = match anchor {
+                Anchor::Start => &[1, 3],
+                Anchor::End => &[3, 4],
+                Anchor::Anywhere => &[1, 2, 3, 4],
+            };
+            assert_eq!(found(&b, "abc"), expect, "{anchor:?}");
+            let expect: &[i64] = match anchor {
+                Anchor::Start => &[],
+                Anchor::End => &[1, 2],
+                Anchor::Anywhere => &[1, 2],
+            };
+            assert_eq!(found(&b, "xab"), expect, "{anchor:?}");
+            assert_eq!(found(&b, ""), Vec::<i64>::new());
+        }
+    }
+
+    #[test]
+    fn large_buckets_use_an_nfa() {
+        let mut b = Bucket::<Ac>::new(Anchor::End, Tuning { delta_max: 10, dead_slack: 10 });
+        for i in 0..20_000 {
+            add(&mut b, &format!("pattern-{i}.exe"), i);
+        }
+        b.settle();
+        assert!(matches!(b.base.as_ref().map(|l| &l.engine), Some(Ac::Nfa(_))));
+        assert_eq!(found(&b, "my-pattern-19999.exe"), vec![19999]);
+        assert_eq!(found(&b, "pattern-19999.exe.txt"), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn layers_tombstones_and_compaction() {
+        let mut b = Bucket::<Ac>::new(Anchor::Anywhere, Tuning { delta_max: 2, dead_slack: 0 });
+        add(&mut b, "aa", 1);
+        add(&mut b, "bb", 2);
+        add(&mut b, "cc", 3);
+        b.settle(); // 3 new > delta_max: base
+        assert_eq!(b.layer_sizes(), (3, 0, 3, 0));
+        add(&mut b, "dd", 4);
+        b.settle();
+        assert_eq!(b.layer_sizes(), (3, 1, 4, 0));
+        assert_eq!(found(&b, "aabbccdd"), vec![1, 2, 3, 4]);
+        // A delete leaves a tombstone; re-adding revives it without a rebuild.
+        remove(&mut b, "aa", 1);
+        b.settle();
+        assert_eq!(b.layer_sizes(), (3, 1, 3, 1));
+        assert_eq!(found(&b, "aabbccdd"), vec![2, 3, 4]);
+        add(&mut b, "aa", 5);
+        b.settle();
+        assert_eq!(b.layer_sizes(), (3, 1, 4, 0));
+        assert_eq!(found(&b, "aa"), vec![5]);
+        // Added and removed before settling: never compiled.
+        add(&mut b, "zz", 6);
+        remove(&mut b, "zz", 6);
+        b.settle();
+        assert_eq!(b.layer_sizes(), (3, 1, 4, 0));
+        // Tombstones beyond the slack: compaction into a new base.
+        remove(&mut b, "aa", 5);
+        remove(&mut b, "bb", 2);
+        remove(&mut b, "cc", 3);
+        b.settle();
+        assert_eq!(b.layer_sizes(), (1, 0, 1, 0));
+        assert_eq!(found(&b, "aabbccdd"), vec![4]);
+        // The delta overflowing rebuilds the base.
+        add(&mut b, "ee", 7);
+        b.settle();
+        add(&mut b, "ff", 8);
+        b.settle();
+        assert_eq!(b.layer_sizes(), (1, 2, 3, 0));
+        add(&mut b, "gg", 9);
+        b.settle();
+        assert_eq!(b.layer_sizes(), (4, 0, 4, 0));
+        assert_eq!(found(&b, "ddeeffgg"), vec![4, 7, 8, 9]);
+        assert!(b.memory() > 0);
+    }
+
+    #[test]
+    fn regex_sets() {
+        let mut b = Bucket::<Rx>::new(IocType::FileName, Tuning { delta_max: 1000, dead_slack: 100 });
+        for i in 0..150 {
+            b.edit(&Arc::from(format!("^tool{i}\\.exe$")), |p| p.push(posting(i)));
+        }
+        b.edit(&Arc::from("(unclosed"), |p| p.push(posting(999)));
+        b.settle();
+        let mut ids = Vec::new();
+        b.scan("TOOL149.EXE", |p| ids.extend(p.iter().map(|p| p.ioc_id)));
+        assert_eq!(ids, vec![149]);
+        ids.clear();
+        b.scan("tool7.exe", |p| ids.extend(p.iter().map(|p| p.ioc_id)));
+        assert_eq!(ids, vec![7]);
+    }
+}
