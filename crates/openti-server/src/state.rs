@@ -63,8 +63,11 @@ pub struct AppState {
     pub keys: ArcSwap<KeyRing>,
     pub clock: Arc<dyn Clock>,
     pub config: Config,
-    /// Brakes repeated token endpoint failures per client id and per source address.
+    /// Brakes repeated token endpoint failures per client id.
     pub token_failures: FailureLimiter,
+    /// Brakes repeated token endpoint failures per source address; looser than per client,
+    /// since many clients may share an address (a NAT, a proxy).
+    pub source_failures: FailureLimiter,
     /// Applications seen in valid tokens (apps are never deleted, so entries stay true).
     pub apps: Mutex<HashMap<Uuid, KnownApp>>,
     pub detection: Option<Arc<crate::detection::Detection>>,
@@ -108,6 +111,7 @@ impl AppState {
             clock,
             config,
             token_failures: FailureLimiter::new(10, Duration::minutes(5), Duration::minutes(1)),
+            source_failures: FailureLimiter::new(100, Duration::minutes(5), Duration::minutes(1)),
             apps: Mutex::new(HashMap::new()),
             detection: None,
         })

@@ -59,7 +59,7 @@ pub async fn token(
 ) -> Result<Response, OAuthError> {
     let now = state.clock.now();
     let source_key = format!("ip:{}", peer.ip());
-    if let Err(retry) = state.token_failures.check(&source_key, now) {
+    if let Err(retry) = state.source_failures.check(&source_key, now) {
         return Err(too_many(retry));
     }
     if body.len() > MAX_TOKEN_BODY {
@@ -121,7 +121,7 @@ pub async fn token(
     }
     let fail = |description: &str| {
         state.token_failures.record_failure(&client_key, now);
-        state.token_failures.record_failure(&source_key, now);
+        state.source_failures.record_failure(&source_key, now);
         let mut e = OAuthError::invalid_client(description);
         e.basic_challenge = credentials.via_basic;
         e

@@ -482,7 +482,20 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<()> {
     }
     tracing::info!(%local, "serving");
     let shutdown = async {
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return std::future::pending().await,
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
     };
     openti_server::serve(listener, state, shutdown).await?;
     Ok(())
