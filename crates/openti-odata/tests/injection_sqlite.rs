@@ -73,9 +73,13 @@ async fn run(conn: &mut SqliteConnection, raw: &str) -> Result<Vec<i64>, ()> {
         let rows = fetch(conn, &stmt).await.unwrap_or_else(|e| panic!("SQL error for {raw}: {e}"));
         ids.extend(rows.iter().map(|r| r.get::<i64, _>(0)));
     }
-    fetch(conn, &q.count_statement(Dialect::Sqlite, TENANT)).await.unwrap_or_else(|e| panic!("SQL error for {raw}: {e}"));
+    fetch(conn, &q.count_statement(Dialect::Sqlite, TENANT))
+        .await
+        .unwrap_or_else(|e| panic!("SQL error for {raw}: {e}"));
     for e in &q.expand {
-        fetch(conn, &q.expand_statement(Dialect::Sqlite, e, TENANT, &[json!(1)])).await.unwrap_or_else(|e| panic!("{raw}: {e}"));
+        fetch(conn, &q.expand_statement(Dialect::Sqlite, e, TENANT, &[json!(1)]))
+            .await
+            .unwrap_or_else(|e| panic!("{raw}: {e}"));
     }
     Ok(ids)
 }
@@ -92,11 +96,16 @@ fn hostile_literals_are_values() {
                 format!("Value eq '{quoted}'"),
                 format!("CreatedBy eq '{quoted}' and Value eq CreatedBy"),
                 format!("contains(Value, '{quoted}') and length(Value) eq {}", v.chars().count()),
-                format!("startswith(Value, '{quoted}') and endswith(Value, '{quoted}') and length(Value) eq {}", v.chars().count()),
+                format!(
+                    "startswith(Value, '{quoted}') and endswith(Value, '{quoted}') and length(Value) eq {}",
+                    v.chars().count()
+                ),
                 format!("Value in ('{quoted}', 'nothing')"),
                 format!("concat(Value, '{quoted}') eq concat('{quoted}', Value) and Value eq '{quoted}'"),
             ] {
-                let got = run(&mut conn, &format!("$filter={}", encode(&filter))).await.unwrap_or_else(|_| panic!("refused: {filter}"));
+                let got = run(&mut conn, &format!("$filter={}", encode(&filter)))
+                    .await
+                    .unwrap_or_else(|_| panic!("refused: {filter}"));
                 assert_eq!(got, vec![id], "{filter}");
             }
             // A hostile text as an enum member is a type error, not an SQL fragment.
@@ -155,11 +164,65 @@ fn hostile_names_and_options_are_refused() {
 /// Fragments that look like SQL or OData; random sequences of them are a crude but
 /// effective grammar fuzzer for the generated SQL.
 const FRAGMENTS: &[&str] = &[
-    "Id", "Value", "Type", "CreatedBy", "ExpiresAt", "HitCount", "Enabled", "AlertDefinition/Severity", "AlertDefinition",
-    "IndicatorsOfCompromise", "eq", "ne", "gt", "le", "and", "or", "not", "in", "has", "add", "mod", "div", "(", ")", ",",
-    "'", "''", "'x'", "'Sha256'", "OpenTI.AlertSeverity'High'", "1", "-1", "2.5", "null", "true", "2026-01-01",
-    "2026-01-01T00:00:00Z", "contains(", "tolower(", "year(", "substring(", "concat(", "now()", "--", ";", "/*", "*/",
-    "UNION", "SELECT", "\"", "?", "$1", "/", ":", "any(", "all(", "x:", "x/Id", " ",
+    "Id",
+    "Value",
+    "Type",
+    "CreatedBy",
+    "ExpiresAt",
+    "HitCount",
+    "Enabled",
+    "AlertDefinition/Severity",
+    "AlertDefinition",
+    "IndicatorsOfCompromise",
+    "eq",
+    "ne",
+    "gt",
+    "le",
+    "and",
+    "or",
+    "not",
+    "in",
+    "has",
+    "add",
+    "mod",
+    "div",
+    "(",
+    ")",
+    ",",
+    "'",
+    "''",
+    "'x'",
+    "'Sha256'",
+    "OpenTI.AlertSeverity'High'",
+    "1",
+    "-1",
+    "2.5",
+    "null",
+    "true",
+    "2026-01-01",
+    "2026-01-01T00:00:00Z",
+    "contains(",
+    "tolower(",
+    "year(",
+    "substring(",
+    "concat(",
+    "now()",
+    "--",
+    ";",
+    "/*",
+    "*/",
+    "UNION",
+    "SELECT",
+    "\"",
+    "?",
+    "$1",
+    "/",
+    ":",
+    "any(",
+    "all(",
+    "x:",
+    "x/Id",
+    " ",
 ];
 
 /// Typed-ish filters with hostile literals: most are well-formed and well-typed, so they
@@ -167,41 +230,60 @@ const FRAGMENTS: &[&str] = &[
 fn grammar() -> impl Strategy<Value = String> {
     let hostile = prop::sample::select(HOSTILE).prop_map(|h| format!("'{}'", h.replace('\'', "''")));
     let str_leaf = prop_oneof![
-        prop::sample::select(&["Value", "CreatedBy", "AlertDefinition/Name", "AlertDefinition/RecommendedAction"][..]).prop_map(String::from),
+        prop::sample::select(&["Value", "CreatedBy", "AlertDefinition/Name", "AlertDefinition/RecommendedAction"][..])
+            .prop_map(String::from),
         hostile.clone(),
     ];
     let str_v = str_leaf.prop_recursive(2, 6, 2, |inner| {
         prop_oneof![
-            (prop::sample::select(&["tolower", "toupper", "trim"][..]), inner.clone()).prop_map(|(f, a)| format!("{f}({a})")),
+            (prop::sample::select(&["tolower", "toupper", "trim"][..]), inner.clone())
+                .prop_map(|(f, a)| format!("{f}({a})")),
             (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("concat({a}, {b})")),
             (inner, 0..3i64).prop_map(|(a, i)| format!("substring({a}, {i})")),
         ]
     });
     let int_leaf = prop_oneof![
-        prop::sample::select(&["Id", "HitCount", "AlertDefinitionId", "1", "-1", "0", "year(ExpiresAt)", "hour(now())"][..]).prop_map(String::from),
+        prop::sample::select(
+            &["Id", "HitCount", "AlertDefinitionId", "1", "-1", "0", "year(ExpiresAt)", "hour(now())"][..]
+        )
+        .prop_map(String::from),
         str_v.clone().prop_map(|s| format!("length({s})")),
         (str_v.clone(), str_v.clone()).prop_map(|(a, b)| format!("indexof({a}, {b})")),
     ];
     let int_v = int_leaf.prop_recursive(2, 6, 2, |inner| {
-        (inner.clone(), prop::sample::select(&["add", "sub", "mul", "div", "mod", "divby"][..]), inner).prop_map(|(a, op, b)| format!("({a} {op} {b})"))
+        (inner.clone(), prop::sample::select(&["add", "sub", "mul", "div", "mod", "divby"][..]), inner)
+            .prop_map(|(a, op, b)| format!("({a} {op} {b})"))
     });
     let op = || prop::sample::select(&["eq", "ne", "gt", "ge", "lt", "le"][..]);
     let pred = prop_oneof![
         (str_v.clone(), op(), str_v.clone()).prop_map(|(a, o, b)| format!("{a} {o} {b}")),
         (int_v.clone(), op(), int_v.clone()).prop_map(|(a, o, b)| format!("{a} {o} {b}")),
-        (prop::sample::select(&["contains", "startswith", "endswith"][..]), str_v.clone(), str_v.clone()).prop_map(|(f, a, b)| format!("{f}({a}, {b})")),
-        (op(), prop_oneof![Just("'sha256'".to_string()), Just("OpenTI.IocType'Url'".to_string()), hostile.clone()]).prop_map(|(o, l)| format!("Type {o} {l}")),
+        (prop::sample::select(&["contains", "startswith", "endswith"][..]), str_v.clone(), str_v.clone())
+            .prop_map(|(f, a, b)| format!("{f}({a}, {b})")),
+        (op(), prop_oneof![Just("'sha256'".to_string()), Just("OpenTI.IocType'Url'".to_string()), hostile.clone()])
+            .prop_map(|(o, l)| format!("Type {o} {l}")),
         (str_v.clone(), prop::collection::vec(hostile, 0..3)).prop_map(|(a, l)| format!("{a} in ({})", l.join(", "))),
-        (op(), prop::sample::select(&["ExpiresAt", "AlertDefinition/CreatedAt", "now()", "2026-01-01T00:00:00Z", "2026-01-01"][..])).prop_map(|(o, b)| format!("ExpiresAt {o} {b}")),
-        (op(), prop::sample::select(&["Id", "Value", "ExpiresAt", "AlertDefinition/Severity", "null"][..])).prop_map(|(o, p)| format!("{p} {o} null")),
+        (
+            op(),
+            prop::sample::select(
+                &["ExpiresAt", "AlertDefinition/CreatedAt", "now()", "2026-01-01T00:00:00Z", "2026-01-01"][..]
+            )
+        )
+            .prop_map(|(o, b)| format!("ExpiresAt {o} {b}")),
+        (op(), prop::sample::select(&["Id", "Value", "ExpiresAt", "AlertDefinition/Severity", "null"][..]))
+            .prop_map(|(o, p)| format!("{p} {o} null")),
         Just("AlertDefinition/Severity has OpenTI.AlertSeverity'High'".to_string()),
         Just("Enabled".to_string()),
     ];
     pred.prop_recursive(3, 12, 2, |inner| {
         prop_oneof![
-            (inner.clone(), prop::sample::select(&["and", "or"][..]), inner.clone()).prop_map(|(a, op, b)| format!("({a}) {op} {b}")),
+            (inner.clone(), prop::sample::select(&["and", "or"][..]), inner.clone())
+                .prop_map(|(a, op, b)| format!("({a}) {op} {b}")),
             inner.clone().prop_map(|a| format!("not ({a})")),
-            inner.prop_map(|a| format!("AlertDefinition/IndicatorsOfCompromise/all(x: {})", a.replace("Value", "x/Value"))),
+            inner.prop_map(|a| format!(
+                "AlertDefinition/IndicatorsOfCompromise/all(x: {})",
+                a.replace("Value", "x/Value")
+            )),
         ]
     })
 }
@@ -209,21 +291,23 @@ fn grammar() -> impl Strategy<Value = String> {
 #[test]
 fn random_fragment_queries_never_cause_sql_errors() {
     let rt = runtime();
-    let conn = std::cell::RefCell::new(rt.block_on(fixture()));
+    let conn = std::cell::Cell::new(Some(rt.block_on(fixture())));
     let mut runner = TestRunner::new(Config { cases: 1000, failure_persistence: None, ..Config::default() });
     let strategy = (
-        prop_oneof![
-            prop::collection::vec(prop::sample::select(FRAGMENTS), 0..14).prop_map(|p| p.join(" ")),
-            grammar(),
-        ],
+        prop_oneof![prop::collection::vec(prop::sample::select(FRAGMENTS), 0..14).prop_map(|p| p.join(" ")), grammar(),],
         prop::sample::select(&["$filter", "$filter", "$filter", "$orderby", "$select", "$expand"][..]),
     );
     let accepted = std::cell::Cell::new(0);
     runner
         .run(&strategy, |(text, option)| {
             let raw = format!("{option}={}", encode(&text));
+            // The connection is moved in and out rather than borrowed across awaits (after a
+            // failing case, while proptest shrinks, a fresh one is made).
+            let mut c = match conn.take() {
+                Some(c) => c,
+                None => rt.block_on(fixture()),
+            };
             rt.block_on(async {
-                let mut c = conn.borrow_mut();
                 if run(&mut c, &raw).await.is_ok() {
                     accepted.set(accepted.get() + 1);
                 }
@@ -235,6 +319,7 @@ fn random_fragment_queries_never_cause_sql_errors() {
                     }
                 }
             });
+            conn.replace(Some(c));
             Ok(())
         })
         .unwrap();
@@ -258,4 +343,3 @@ fn fuzz_entry_point_survives_garbage() {
         })
         .unwrap();
 }
-

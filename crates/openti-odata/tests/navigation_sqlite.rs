@@ -4,7 +4,9 @@
 mod support;
 
 use openti_model::schema::{ALERT_DEFINITION as AD, INDICATOR_OF_COMPROMISE as IOC};
-use openti_odata::query::{parse_collection_query, parse_entity_query, Dialect, QueryErrorKind, QueryLimits, PARENT_KEY_COLUMN};
+use openti_odata::query::{
+    parse_collection_query, parse_entity_query, Dialect, QueryErrorKind, QueryLimits, PARENT_KEY_COLUMN,
+};
 use serde_json::json;
 use sqlx::{Row, SqliteConnection};
 use support::*;
@@ -74,8 +76,10 @@ async fn fixture() -> SqliteConnection {
 
 async fn ids(conn: &mut SqliteConnection, entity: &'static openti_model::schema::EntityType, filter: &str) -> Vec<i64> {
     let qs = format!("$filter={}", encode(filter));
-    let q = parse_collection_query(entity, Some(&qs), &QueryLimits::default()).unwrap_or_else(|e| panic!("{filter}: {e}"));
-    let rows = fetch(conn, &q.page_statement(Dialect::Sqlite, TENANT, 1000)).await.unwrap_or_else(|e| panic!("{filter}: {e}"));
+    let q =
+        parse_collection_query(entity, Some(&qs), &QueryLimits::default()).unwrap_or_else(|e| panic!("{filter}: {e}"));
+    let rows =
+        fetch(conn, &q.page_statement(Dialect::Sqlite, TENANT, 1000)).await.unwrap_or_else(|e| panic!("{filter}: {e}"));
     rows.iter().map(|r| r.get::<i64, _>(0)).collect()
 }
 
@@ -131,19 +135,22 @@ fn expand_applies_nested_options_per_parent() {
         };
 
         let q = run("IndicatorsOfCompromise($filter=Enabled;$orderby=HitCount desc;$top=1)");
-        let rows = fetch(&mut conn, &q.expand_statement(Dialect::Sqlite, &q.expand[0], TENANT, &parents)).await.unwrap();
+        let rows =
+            fetch(&mut conn, &q.expand_statement(Dialect::Sqlite, &q.expand[0], TENANT, &parents)).await.unwrap();
         let got: Vec<(i64, i64)> = rows.iter().map(|r| (r.get(0), r.get(PARENT_KEY_COLUMN))).collect();
         assert_eq!(got, vec![(10, 1), (13, 2)]);
         assert_eq!(column_names(&rows[0]).len(), IOC.properties.len() + 1);
 
         let q = run("IndicatorsOfCompromise($filter=Enabled;$orderby=HitCount desc;$skip=1;$top=5)");
-        let rows = fetch(&mut conn, &q.expand_statement(Dialect::Sqlite, &q.expand[0], TENANT, &parents)).await.unwrap();
+        let rows =
+            fetch(&mut conn, &q.expand_statement(Dialect::Sqlite, &q.expand[0], TENANT, &parents)).await.unwrap();
         let got: Vec<(i64, i64)> = rows.iter().map(|r| (r.get(0), r.get(PARENT_KEY_COLUMN))).collect();
         assert_eq!(got, vec![(15, 1), (12, 2)]);
 
         let q = run("IndicatorsOfCompromise($orderby=Id desc;$select=Value)");
         assert_eq!(q.expand[0].select.as_ref().map(|s| s.len()), Some(1));
-        let rows = fetch(&mut conn, &q.expand_statement(Dialect::Sqlite, &q.expand[0], TENANT, &parents)).await.unwrap();
+        let rows =
+            fetch(&mut conn, &q.expand_statement(Dialect::Sqlite, &q.expand[0], TENANT, &parents)).await.unwrap();
         let got: Vec<(i64, i64)> = rows.iter().map(|r| (r.get(0), r.get(PARENT_KEY_COLUMN))).collect();
         assert_eq!(got, vec![(15, 1), (11, 1), (10, 1), (13, 2), (12, 2)]);
         let decoded = decode(&IOC, &rows[0]);
@@ -151,7 +158,8 @@ fn expand_applies_nested_options_per_parent() {
 
         let q = run("IndicatorsOfCompromise($count=true;$filter=Enabled)");
         assert!(q.expand[0].count);
-        let rows = fetch(&mut conn, &q.expand_count_statement(Dialect::Sqlite, &q.expand[0], TENANT, &parents)).await.unwrap();
+        let rows =
+            fetch(&mut conn, &q.expand_count_statement(Dialect::Sqlite, &q.expand[0], TENANT, &parents)).await.unwrap();
         let mut got: Vec<(i64, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
         got.sort();
         assert_eq!(got, vec![(1, 2), (2, 2)]);
@@ -166,7 +174,8 @@ fn expand_applies_nested_options_per_parent() {
         assert_eq!(e.parent_key_property(&IOC).map(|p| p.name), Some("AlertDefinitionId"));
         let keys = [json!(1), json!(2), json!(99), json!("not a number")];
         let rows = fetch(&mut conn, &q.expand_statement(Dialect::Sqlite, e, TENANT, &keys)).await.unwrap();
-        let got: Vec<(i64, i64, String)> = rows.iter().map(|r| (r.get(0), r.get(PARENT_KEY_COLUMN), r.get(2))).collect();
+        let got: Vec<(i64, i64, String)> =
+            rows.iter().map(|r| (r.get(0), r.get(PARENT_KEY_COLUMN), r.get(2))).collect();
         assert_eq!(got, vec![(1, 1, "High".to_string()), (2, 2, "Low".to_string())]);
 
         // Nested $expand inside $expand, executed level by level as the store would.

@@ -201,7 +201,10 @@ fn next_link_keeps_the_request_and_a_late_page_is_an_index_range() {
         assert_eq!(page.len(), 11, "page_len + 1 rows signal a next page");
         let token = q.next_skiptoken(&decode(&AD, &page[9]), 10);
         let link = q.next_link_query(&token);
-        assert!(link.starts_with("$filter=Enabled%20eq%20true&$select=Name&$count=true&$top=2000&$skiptoken="), "{link}");
+        assert!(
+            link.starts_with("$filter=Enabled%20eq%20true&$select=Name&$count=true&$top=2000&$skiptoken="),
+            "{link}"
+        );
         let next = parse_collection_query(&AD, Some(&link), &limits).unwrap();
         assert_eq!((next.returned_before(), next.remaining_top(), next.skip), (10, Some(1990), None));
 

@@ -181,9 +181,14 @@ fn render_lit(v: &V) -> String {
                 _ => -(5 * 3600 + 30 * 60),
             })
             .unwrap();
-            DateTime::<Utc>::from_timestamp_millis(*ms).unwrap().with_timezone(&offset).to_rfc3339_opts(SecondsFormat::Millis, true)
+            DateTime::<Utc>::from_timestamp_millis(*ms)
+                .unwrap()
+                .with_timezone(&offset)
+                .to_rfc3339_opts(SecondsFormat::Millis, true)
         }
-        V::Date(d) => (NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Duration::days(*d)).format("%Y-%m-%d").to_string(),
+        V::Date(d) => {
+            (NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Duration::days(*d)).format("%Y-%m-%d").to_string()
+        }
         V::Enum(_) => unreachable!("enum literals are E::EnumLit"),
     }
 }
@@ -212,7 +217,9 @@ fn render(e: &E, min: u8) -> String {
         E::Or(l, r) => format!("{} or {}", render(l, p), render(r, p + 1)),
         E::Not(x) => format!("not {}", render(x, 7)),
         E::Neg(x) => format!("-{}", render(x, 7)),
-        E::In(x, items) => format!("{} in ({})", render(x, 9), items.iter().map(|i| render(i, 0)).collect::<Vec<_>>().join(", ")),
+        E::In(x, items) => {
+            format!("{} in ({})", render(x, 9), items.iter().map(|i| render(i, 0)).collect::<Vec<_>>().join(", "))
+        }
         E::Has(x, y) => format!("{} has {}", render(x, 9), render(y, 9)),
         E::Func(name, args) => format!("{name}({})", args.iter().map(|a| render(a, 0)).collect::<Vec<_>>().join(", ")),
     };
@@ -332,7 +339,11 @@ fn eval(e: &E, r: &RowV) -> V {
                 "substring" => {
                     let chars: Vec<char> = s(0).chars().collect();
                     let start = (int(1).max(0) as usize).min(chars.len());
-                    let end = if vals.len() == 3 { start.saturating_add(int(2).max(0) as usize).min(chars.len()) } else { chars.len() };
+                    let end = if vals.len() == 3 {
+                        start.saturating_add(int(2).max(0) as usize).min(chars.len())
+                    } else {
+                        chars.len()
+                    };
                     V::Str(chars[start..end].iter().collect())
                 }
                 "year" => V::Int(instant().year() as i64),
@@ -649,7 +660,9 @@ async fn run_case(conn: &mut SqliteConnection, c: Case) -> Result<(), TestCaseEr
         })
         .collect();
 
-    let (got, _) = read_all_pages(conn, &IOC, &qs, c.page_size).await.map_err(|e| TestCaseError::fail(format!("{filter_text}\n{e}")))?;
+    let (got, _) = read_all_pages(conn, &IOC, &qs, c.page_size)
+        .await
+        .map_err(|e| TestCaseError::fail(format!("{filter_text}\n{e}")))?;
     prop_assert_eq!(&got, &expected, "filter: {}\nquery: {}", filter_text, qs);
 
     let q = parse_collection_query(&IOC, Some(&qs), &QueryLimits::default()).unwrap();
@@ -680,7 +693,14 @@ fn sqlite_results_equal_the_reference_evaluator() {
 fn renderer_uses_minimal_parentheses() {
     let e = E::Or(
         b(E::Cmp("eq", b(E::Prop(7)), b(E::Lit(V::Int(1))))),
-        b(E::And(b(E::Not(b(E::Prop(4)))), b(E::Cmp("gt", b(E::Arith("add", b(E::Prop(7)), b(E::Arith("mul", b(E::Prop(0)), b(E::Lit(V::Int(2))))))), b(E::Lit(V::Int(3))))))),
+        b(E::And(
+            b(E::Not(b(E::Prop(4)))),
+            b(E::Cmp(
+                "gt",
+                b(E::Arith("add", b(E::Prop(7)), b(E::Arith("mul", b(E::Prop(0)), b(E::Lit(V::Int(2))))))),
+                b(E::Lit(V::Int(3))),
+            )),
+        )),
     );
     assert_eq!(render(&e, 0), "HitCount eq 1 or not Enabled and HitCount add Id mul 2 gt 3");
     let e = E::Not(b(E::Or(b(E::Prop(4)), b(E::Prop(4)))));

@@ -17,15 +17,30 @@ pub enum NodeKind {
     /// `A`, `A/B/C`; segments with their offsets.
     Path(Vec<Segment>),
     /// `Path/any(v: body)`, `Path/all(v: body)`, `Path/any()`.
-    Lambda { path: Vec<Segment>, kind: LambdaKind, var: Option<Segment>, body: Option<Box<Node>> },
-    Call { name: String, args: Vec<Node> },
+    Lambda {
+        path: Vec<Segment>,
+        kind: LambdaKind,
+        var: Option<Segment>,
+        body: Option<Box<Node>>,
+    },
+    Call {
+        name: String,
+        args: Vec<Node>,
+    },
     Not(Box<Node>),
     Neg(Box<Node>),
-    Binary { op: BinaryOp, lhs: Box<Node>, rhs: Box<Node> },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<Node>,
+        rhs: Box<Node>,
+    },
     /// n-ary so that long chains (`Id eq 1 or Id eq 2 or …`) do not become deep trees.
     And(Vec<Node>),
     Or(Vec<Node>),
-    In { lhs: Box<Node>, list: Vec<Node> },
+    In {
+        lhs: Box<Node>,
+        list: Vec<Node>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -89,7 +104,10 @@ pub enum RawLiteral {
     Date(NaiveDate),
     Guid(String),
     /// `Namespace.Type'text'`.
-    Typed { type_name: String, text: String },
+    Typed {
+        type_name: String,
+        text: String,
+    },
 }
 
 /// One `$orderby` item.

@@ -118,7 +118,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 fn queryable(p: &'static Property, pos: usize) -> Result<Ty> {
     Ty::of(p.ty).ok_or_else(|| {
-        Fail::at(QueryErrorKind::Unsupported, pos, format!("'{}' is stored as JSON and cannot be filtered or ordered by", p.name))
+        Fail::at(
+            QueryErrorKind::Unsupported,
+            pos,
+            format!("'{}' is stored as JSON and cannot be filtered or ordered by", p.name),
+        )
     })
 }
 
@@ -181,14 +185,19 @@ impl Checker<'_> {
                         "ordering by a property of a navigation is not supported",
                     ));
                 }
-                let p = entity.properties.iter().find(|p| p.name == seg.name).ok_or_else(|| unknown_name(entity, seg))?;
+                let p =
+                    entity.properties.iter().find(|p| p.name == seg.name).ok_or_else(|| unknown_name(entity, seg))?;
                 queryable(p, seg.pos)?;
                 Ok(OrderKey { property: p, descending: k.descending })
             })
             .collect()
     }
 
-    fn select(&self, entity: &'static EntityType, items: Option<&[RawSelectItem]>) -> Result<Option<Vec<&'static Property>>> {
+    fn select(
+        &self,
+        entity: &'static EntityType,
+        items: Option<&[RawSelectItem]>,
+    ) -> Result<Option<Vec<&'static Property>>> {
         let Some(items) = items else { return Ok(None) };
         let mut out: Vec<&'static Property> = Vec::new();
         let mut star = false;
@@ -197,17 +206,23 @@ impl Checker<'_> {
                 RawSelectItem::Star(_) => star = true,
                 RawSelectItem::Path(path) => {
                     let seg = &path[0];
-                    if let Some(nav) = entity.navigations.iter().find(|n| n.name == seg.name) {
+                    if path.len() > 1 {
                         return Err(Fail::at(
                             QueryErrorKind::Unsupported,
-                            seg.pos,
-                            format!("'{}' is a navigation property: use $expand={} to include it", nav.name, nav.name),
+                            path[1].pos,
+                            "paths are not supported in $select",
                         ));
                     }
-                    if path.len() > 1 {
-                        return Err(Fail::at(QueryErrorKind::Unsupported, path[1].pos, "paths are not supported in $select"));
+                    // A navigation property in $select selects no structural property; what
+                    // is shown of it is decided by $expand. OData allows it, so it is accepted.
+                    if entity.navigations.iter().any(|n| n.name == seg.name) {
+                        continue;
                     }
-                    let p = entity.properties.iter().find(|p| p.name == seg.name).ok_or_else(|| unknown_name(entity, seg))?;
+                    let p = entity
+                        .properties
+                        .iter()
+                        .find(|p| p.name == seg.name)
+                        .ok_or_else(|| unknown_name(entity, seg))?;
                     if !out.iter().any(|q| std::ptr::eq(*q, p)) {
                         out.push(p);
                     }
@@ -223,7 +238,8 @@ impl Checker<'_> {
         for item in items {
             let seg = &item.path[0];
             if let Some(extra) = item.path.get(1) {
-                let what = if extra.name.eq_ignore_ascii_case("$ref") { "$expand with /$ref" } else { "paths in $expand" };
+                let what =
+                    if extra.name.eq_ignore_ascii_case("$ref") { "$expand with /$ref" } else { "paths in $expand" };
                 return Err(Fail::at(QueryErrorKind::Unsupported, extra.pos, format!("{what} are not supported")));
             }
             let navs: Vec<&'static Navigation> = if seg.name == "*" {
@@ -247,7 +263,9 @@ impl Checker<'_> {
                 }
                 let target = target_of(nav, seg.pos)?;
                 let o = &item.options;
-                if !nav.collection && (!o.orderby.is_empty() || o.top.is_some() || o.skip.is_some() || o.count.is_some()) {
+                if !nav.collection
+                    && (!o.orderby.is_empty() || o.top.is_some() || o.skip.is_some() || o.count.is_some())
+                {
                     return Err(Fail::at(
                         QueryErrorKind::Unsupported,
                         seg.pos,
@@ -286,7 +304,10 @@ impl Checker<'_> {
                     return Err(Fail::at(
                         QueryErrorKind::TypeMismatch,
                         node.pos,
-                        format!("the lambda variable '{}' must be followed by a property, e.g. {}/Id", path[0].name, path[0].name),
+                        format!(
+                            "the lambda variable '{}' must be followed by a property, e.g. {}/Id",
+                            path[0].name, path[0].name
+                        ),
                     ));
                 }
                 let (navigations, entity) = walk_single(entity, &rest[..rest.len() - 1])?;
@@ -308,7 +329,11 @@ impl Checker<'_> {
             NodeKind::Lambda { path, kind, var, body } => {
                 let (source, entity, rest) = start_of_path(root, vars, path);
                 let Some((last, before)) = rest.split_last() else {
-                    return Err(Fail::at(QueryErrorKind::TypeMismatch, node.pos, "any()/all() must follow a collection navigation"));
+                    return Err(Fail::at(
+                        QueryErrorKind::TypeMismatch,
+                        node.pos,
+                        "any()/all() must follow a collection navigation",
+                    ));
                 };
                 let (navigations, entity) = walk_single(entity, before)?;
                 let collection = match entity.navigations.iter().find(|n| n.name == last.name) {
@@ -317,7 +342,10 @@ impl Checker<'_> {
                         return Err(Fail::at(
                             QueryErrorKind::TypeMismatch,
                             last.pos,
-                            format!("'{}' is a single entity, not a collection: compare its properties directly", n.name),
+                            format!(
+                                "'{}' is a single entity, not a collection: compare its properties directly",
+                                n.name
+                            ),
                         ))
                     }
                     None if entity.properties.iter().any(|p| p.name == last.name) => {
@@ -333,7 +361,8 @@ impl Checker<'_> {
                 let var_index = vars.len();
                 let body = match (var, body) {
                     (Some(v), Some(b)) => {
-                        if vars.iter().any(|(n, _)| *n == v.name) || entity.properties.iter().any(|p| p.name == v.name) {
+                        if vars.iter().any(|(n, _)| *n == v.name) || entity.properties.iter().any(|p| p.name == v.name)
+                        {
                             return Err(Fail::at(
                                 QueryErrorKind::Syntax,
                                 v.pos,
@@ -384,7 +413,11 @@ impl Checker<'_> {
             NodeKind::In { lhs, list } => {
                 let l = self.expr(root, vars, lhs)?;
                 let Some(ty) = l.ty() else {
-                    return Err(Fail::at(QueryErrorKind::TypeMismatch, lhs.pos, "null cannot be the left operand of 'in'"));
+                    return Err(Fail::at(
+                        QueryErrorKind::TypeMismatch,
+                        lhs.pos,
+                        "null cannot be the left operand of 'in'",
+                    ));
                 };
                 let mut values = Vec::with_capacity(list.len());
                 let mut includes_null = false;
@@ -429,7 +462,9 @@ impl Checker<'_> {
                     .iter()
                     .copied()
                     .find(|e| ns.eq_ignore_ascii_case(schema::NAMESPACE) && e.name.eq_ignore_ascii_case(name))
-                    .ok_or_else(|| Fail::at(QueryErrorKind::TypeMismatch, pos, format!("unknown enum type '{type_name}'")))?;
+                    .ok_or_else(|| {
+                        Fail::at(QueryErrorKind::TypeMismatch, pos, format!("unknown enum type '{type_name}'"))
+                    })?;
                 let member = enum_member(ty, text).ok_or_else(|| not_a_member(ty, text, pos))?;
                 Value::Enum { ty, member }
             }
@@ -464,7 +499,9 @@ impl Checker<'_> {
                 return Err(mismatch(lhs.pos, "'has' needs an enum property on the left", l.ty()));
             };
             let r = match r {
-                Expr::Value(v @ Value::String(_)) | Expr::Value(v @ Value::Enum { .. }) => coerce(v, Ty::Enum(ty), rhs)?,
+                Expr::Value(v @ Value::String(_)) | Expr::Value(v @ Value::Enum { .. }) => {
+                    coerce(v, Ty::Enum(ty), rhs)?
+                }
                 other => return Err(mismatch(rhs.pos, "'has' needs an enum literal on the right", other.ty())),
             };
             return Ok(Expr::Compare { op: CompareOp::Eq, lhs: Box::new(l), rhs: Box::new(Expr::Value(r)) });
@@ -498,9 +535,24 @@ impl Checker<'_> {
     ) -> Result<Expr> {
         let Some(function) = Function::lookup(name) else {
             const KNOWN_ODATA: &[&str] = &[
-                "matchespattern", "round", "floor", "ceiling", "cast", "isof", "time", "totaloffsetminutes",
-                "fractionalseconds", "totalseconds", "mindatetime", "maxdatetime", "hassubset", "hassubsequence",
-                "case", "geo.distance", "geo.intersects", "geo.length",
+                "matchespattern",
+                "round",
+                "floor",
+                "ceiling",
+                "cast",
+                "isof",
+                "time",
+                "totaloffsetminutes",
+                "fractionalseconds",
+                "totalseconds",
+                "mindatetime",
+                "maxdatetime",
+                "hassubset",
+                "hassubsequence",
+                "case",
+                "geo.distance",
+                "geo.intersects",
+                "geo.length",
             ];
             let kind = if KNOWN_ODATA.contains(&name.to_ascii_lowercase().as_str()) {
                 QueryErrorKind::Unsupported
@@ -523,7 +575,13 @@ impl Checker<'_> {
             return Err(Fail::at(
                 QueryErrorKind::TypeMismatch,
                 pos,
-                format!("{} takes {} argument{}, not {}", name.to_ascii_lowercase(), sig.len(), if sig.len() == 1 { "" } else { "s" }, args.len()),
+                format!(
+                    "{} takes {} argument{}, not {}",
+                    name.to_ascii_lowercase(),
+                    sig.len(),
+                    if sig.len() == 1 { "" } else { "s" },
+                    args.len()
+                ),
             ));
         }
         let mut checked = Vec::with_capacity(args.len());
@@ -556,7 +614,10 @@ fn start_of_path<'p>(
 }
 
 /// Walks single-valued navigations; every segment must be one.
-fn walk_single(mut entity: &'static EntityType, segs: &[Segment]) -> Result<(Vec<&'static Navigation>, &'static EntityType)> {
+fn walk_single(
+    mut entity: &'static EntityType,
+    segs: &[Segment],
+) -> Result<(Vec<&'static Navigation>, &'static EntityType)> {
     let mut navs = Vec::new();
     for seg in segs {
         match entity.navigations.iter().find(|n| n.name == seg.name) {
@@ -599,8 +660,12 @@ fn expect_bool(e: &Expr, pos: usize) -> Result<()> {
 /// Gives a literal the type `ty` it is compared with, where OData allows it.
 fn coerce(v: Value, ty: Ty, node: &Node) -> Result<Value> {
     match (v, ty) {
-        (Value::String(s), Ty::Enum(e)) => enum_member(e, &s).map(|member| Value::Enum { ty: e, member }).ok_or_else(|| not_a_member(e, &s, node.pos)),
-        (Value::Enum { ty: vt, member }, Ty::Enum(e)) if std::ptr::eq(vt, e) || vt == e => Ok(Value::Enum { ty: e, member }),
+        (Value::String(s), Ty::Enum(e)) => {
+            enum_member(e, &s).map(|member| Value::Enum { ty: e, member }).ok_or_else(|| not_a_member(e, &s, node.pos))
+        }
+        (Value::Enum { ty: vt, member }, Ty::Enum(e)) if std::ptr::eq(vt, e) || vt == e => {
+            Ok(Value::Enum { ty: e, member })
+        }
         (Value::Date(d), Ty::DateTimeOffset) => Ok(Value::DateTimeOffset(d.saturating_mul(86_400_000))),
         (v, t) if v.ty() == t || (v.ty().is_numeric() && t.is_numeric()) => Ok(v),
         (v, t) => Err(type_pair(node.pos, t, v.ty())),
@@ -760,7 +825,12 @@ mod tests {
 
     #[test]
     fn options_are_checked() {
-        let q = parse_collection_query(&AD, Some("$select=*,Name&$orderby=Severity desc,Name&$top=5&$skip=2&$count=true"), &QueryLimits::default()).unwrap();
+        let q = parse_collection_query(
+            &AD,
+            Some("$select=*,Name&$orderby=Severity desc,Name&$top=5&$skip=2&$count=true"),
+            &QueryLimits::default(),
+        )
+        .unwrap();
         assert_eq!(q.select, None);
         assert_eq!(q.orderby.len(), 2);
         assert!(q.orderby[0].descending && !q.orderby[1].descending);
@@ -769,7 +839,14 @@ mod tests {
         assert_eq!((e.kind, e.option.as_str()), (QueryErrorKind::LimitExceeded, "$top"));
         assert!(e.message.contains("max_top"), "{e}");
         assert_eq!(err(&AD, "$orderby=IndicatorsOfCompromise").kind, QueryErrorKind::Unsupported);
-        assert_eq!(err(&AD, "$select=IndicatorsOfCompromise").kind, QueryErrorKind::Unsupported);
+        let q = parse_collection_query(
+            &AD,
+            Some("$select=Name,IndicatorsOfCompromise&$expand=IndicatorsOfCompromise"),
+            &QueryLimits::default(),
+        )
+        .unwrap();
+        assert_eq!(q.select.map(|s| s.iter().map(|p| p.name).collect::<Vec<_>>()), Some(vec!["Name"]));
+        assert_eq!(err(&AD, "$select=IndicatorsOfCompromise/Value").kind, QueryErrorKind::Unsupported);
         assert_eq!(err(&AD, "$expand=Name").kind, QueryErrorKind::TypeMismatch);
         assert_eq!(err(&AD, "$expand=IndicatorsOfCompromise/$ref").kind, QueryErrorKind::Unsupported);
         assert_eq!(err(&IOC, "$expand=AlertDefinition($top=1)").kind, QueryErrorKind::Unsupported);

@@ -22,7 +22,10 @@ pub enum Tok {
     Date(NaiveDate),
     Guid(String),
     /// `type'text'`, e.g. `OpenTI.AlertSeverity'High'` or `duration'P1D'`.
-    Typed { type_name: String, text: String },
+    Typed {
+        type_name: String,
+        text: String,
+    },
     LParen,
     RParen,
     Comma,
@@ -136,7 +139,10 @@ pub fn tokenize(text: &str, base: usize) -> Result<Vec<Token>> {
             let start = i;
             i += 1;
             // Qualified names (`OpenTI.AlertSeverity`) keep their dots.
-            while i < bytes.len() && (is_ident_char(bytes[i]) || (bytes[i] == b'.' && bytes.get(i + 1).is_some_and(|b| is_ident_start(*b)))) {
+            while i < bytes.len()
+                && (is_ident_char(bytes[i])
+                    || (bytes[i] == b'.' && bytes.get(i + 1).is_some_and(|b| is_ident_start(*b))))
+            {
                 i += 1;
             }
             let name = &text[start..i];
@@ -233,7 +239,15 @@ fn date_literal(text: &str, start: usize, base: usize) -> Result<Option<(Tok, us
     // An unencoded '+' in a query string arrives as a space ("…10:00:00 01:00"); accept the
     // offset anyway instead of failing a request that every client library produces.
     let rest = &b[end..];
-    if !literal.contains(['+', 'Z', 'z']) && !literal[11..].contains('-') && rest.len() >= 6 && rest[0] == b' ' && rest[1..3].iter().all(u8::is_ascii_digit) && rest[3] == b':' && rest[4..6].iter().all(u8::is_ascii_digit) && !rest.get(6).is_some_and(|c| is_ident_char(*c)) {
+    if !literal.contains(['+', 'Z', 'z'])
+        && !literal[11..].contains('-')
+        && rest.len() >= 6
+        && rest[0] == b' '
+        && rest[1..3].iter().all(u8::is_ascii_digit)
+        && rest[3] == b':'
+        && rest[4..6].iter().all(u8::is_ascii_digit)
+        && !rest.get(6).is_some_and(|c| is_ident_char(*c))
+    {
         literal.push('+');
         literal.push_str(&text[start + end + 1..start + end + 6]);
         end += 6;

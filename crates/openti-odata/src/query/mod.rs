@@ -13,7 +13,7 @@
 //! - [`CheckedQuery::page_statement`], [`CheckedQuery::count_statement`] and
 //!   [`CheckedQuery::expand_statement`] are for the store, which builds them with
 //!   `sea_query_binder` for its backend. Every value is a bound parameter.
-//! - Paging is keyset-based ([`paging`]): [`CheckedQuery::next_skiptoken`] and
+//! - Paging is keyset-based (see [`SkipToken`]): [`CheckedQuery::next_skiptoken`] and
 //!   [`CheckedQuery::next_link_query`] produce `@odata.nextLink`.
 //!
 //! Supported (SPEC A.8 and the OData 4.01 URL conventions): `$filter` with `eq ne gt ge lt
@@ -46,7 +46,9 @@ use chrono::{DateTime, Utc};
 use openti_model::schema::EntityType;
 use sea_query::{Alias, Expr as SqExpr, ExprTrait, Query, SelectStatement, SimpleExpr};
 
-pub use ast::{BinaryOp, LambdaKind, Node, NodeKind, RawExpand, RawLiteral, RawOptions, RawOrderKey, RawSelectItem, Segment};
+pub use ast::{
+    BinaryOp, LambdaKind, Node, NodeKind, RawExpand, RawLiteral, RawOptions, RawOrderKey, RawSelectItem, Segment,
+};
 pub use error::{QueryError, QueryErrorKind};
 pub use options::UncheckedQuery;
 pub use paging::SkipToken;
@@ -219,7 +221,11 @@ impl CheckedQuery {
     /// `$orderby` property, DateTimeOffset values with their full millisecond precision).
     /// `returned_so_far` counts the rows of all pages so far, this one included:
     /// `returned_before() + rows on this page`.
-    pub fn next_skiptoken(&self, last_row: &serde_json::Map<String, serde_json::Value>, returned_so_far: u64) -> String {
+    pub fn next_skiptoken(
+        &self,
+        last_row: &serde_json::Map<String, serde_json::Value>,
+        returned_so_far: u64,
+    ) -> String {
         paging::encode_skiptoken(self.entity, &self.orderby, last_row, returned_so_far)
     }
 
@@ -333,7 +339,13 @@ impl CheckedQuery {
         sel
     }
 
-    fn expand_where(&self, sql: &mut Sql<'_>, sel: &mut SelectStatement, expand: &Expand, parent_keys: &[serde_json::Value]) {
+    fn expand_where(
+        &self,
+        sql: &mut Sql<'_>,
+        sel: &mut SelectStatement,
+        expand: &Expand,
+        parent_keys: &[serde_json::Value],
+    ) {
         sel.and_where(sql.tenant_filter(ROOT));
         let keys: Vec<SimpleExpr> = match expand.child_key_property() {
             Some(p) => parent_keys
@@ -399,14 +411,24 @@ mod tests {
     fn largest_admitted_queries_fit_a_worker_stack() {
         let limits = QueryLimits::default();
         let chain = format!("HitCount eq 0{}", " add 1".repeat(limits.max_filter_depth - 2));
-        let wide = (0..limits.max_filter_nodes / 3 - 1).map(|i| format!("HitCount eq {i}")).collect::<Vec<_>>().join(" or ");
-        let wide_and = (0..limits.max_filter_nodes / 3 - 1).map(|i| format!("HitCount ne {i}")).collect::<Vec<_>>().join(" and ");
-        let nested = format!("{}HitCount eq 1{}", "(".repeat(limits.max_filter_depth - 1), ")".repeat(limits.max_filter_depth - 1));
+        let wide =
+            (0..limits.max_filter_nodes / 3 - 1).map(|i| format!("HitCount eq {i}")).collect::<Vec<_>>().join(" or ");
+        let wide_and =
+            (0..limits.max_filter_nodes / 3 - 1).map(|i| format!("HitCount ne {i}")).collect::<Vec<_>>().join(" and ");
+        let nested = format!(
+            "{}HitCount eq 1{}",
+            "(".repeat(limits.max_filter_depth - 1),
+            ")".repeat(limits.max_filter_depth - 1)
+        );
         let nots = format!("{}Enabled", "not ".repeat(limits.max_filter_depth - 1));
-        let calls = format!("{}Value{} eq 'a'", "tolower(".repeat(limits.max_filter_depth - 2), ")".repeat(limits.max_filter_depth - 2));
+        let calls = format!(
+            "{}Value{} eq 'a'",
+            "tolower(".repeat(limits.max_filter_depth - 2),
+            ")".repeat(limits.max_filter_depth - 2)
+        );
         let lambdas = format!(
             "{}AlertDefinition/Enabled{}",
-            "AlertDefinition/IndicatorsOfCompromise/any(x: x/".repeat(10),
+            (0..10).map(|i| format!("AlertDefinition/IndicatorsOfCompromise/any(x{i}: x{i}/")).collect::<String>(),
             ")".repeat(10)
         );
         let handle = std::thread::Builder::new()
@@ -425,7 +447,8 @@ mod tests {
 
     #[test]
     fn two_literals_compare_under_either_reading() {
-        let q = parse_collection_query(&AD, Some("$filter='high' eq OpenTI.AlertSeverity'High'"), &QueryLimits::default());
+        let q =
+            parse_collection_query(&AD, Some("$filter='high' eq OpenTI.AlertSeverity'High'"), &QueryLimits::default());
         assert!(q.is_ok(), "{q:?}");
     }
 

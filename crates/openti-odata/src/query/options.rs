@@ -8,7 +8,7 @@ use super::parser::{apply_level_option, unsupported_option};
 use super::QueryLimits;
 
 /// A request's options after parsing and before checking (`Query<Unchecked>`): names are
-/// still strings and nothing is typed. Only [`UncheckedQuery::check`](super::check) turns
+/// still strings and nothing is typed. Only [`UncheckedQuery::check`] turns
 /// it into a [`CheckedQuery`](super::CheckedQuery).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UncheckedQuery {
@@ -32,7 +32,8 @@ pub enum Target {
     SingleEntity,
 }
 
-const KNOWN: &[&str] = &["$filter", "$orderby", "$select", "$expand", "$top", "$skip", "$count", "$skiptoken", "$format"];
+const KNOWN: &[&str] =
+    &["$filter", "$orderby", "$select", "$expand", "$top", "$skip", "$count", "$skiptoken", "$format"];
 
 /// Splits and parses a raw (still percent-encoded) query string.
 pub fn parse_raw(raw: Option<&str>, limits: &QueryLimits, target: Target) -> Result<UncheckedQuery, QueryError> {
@@ -177,7 +178,12 @@ mod tests {
     #[test]
     fn dispatch() {
         let l = QueryLimits::default();
-        let q = parse_raw(Some("$filter=Id%20eq%201&foo=bar&$TOP=5&$format=application/json;odata.metadata=minimal"), &l, Target::Collection).unwrap();
+        let q = parse_raw(
+            Some("$filter=Id%20eq%201&foo=bar&$TOP=5&$format=application/json;odata.metadata=minimal"),
+            &l,
+            Target::Collection,
+        )
+        .unwrap();
         assert!(q.options.filter.is_some());
         assert_eq!(q.options.top, Some(5));
         let e = parse_raw(Some("$search=abc"), &l, Target::Collection).unwrap_err();

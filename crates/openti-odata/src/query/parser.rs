@@ -224,13 +224,17 @@ impl Parser<'_> {
                     let op = self.bump();
                     let rhs = self.operand(&op, Self::primary)?;
                     let pos = lhs.pos;
-                    lhs = self.node(pos, NodeKind::Binary { op: BinaryOp::Has, lhs: Box::new(lhs), rhs: Box::new(rhs) })?;
+                    lhs =
+                        self.node(pos, NodeKind::Binary { op: BinaryOp::Has, lhs: Box::new(lhs), rhs: Box::new(rhs) })?;
                 }
                 Some("in") => {
                     let op = self.bump();
                     if self.peek().tok != Tok::LParen {
                         let t = self.peek();
-                        return Err(Fail::syntax(t.pos, format!("expected '(' after {}, found {}", op.tok.describe(), t.tok.describe())));
+                        return Err(Fail::syntax(
+                            t.pos,
+                            format!("expected '(' after {}, found {}", op.tok.describe(), t.tok.describe()),
+                        ));
                     }
                     let list = self.list(op.pos)?;
                     if list.len() > self.limits.max_in_list {
@@ -326,7 +330,10 @@ impl Parser<'_> {
             self.bump();
             let t = self.bump();
             let Tok::Ident(seg) = t.tok else {
-                return Err(Fail::syntax(t.pos, format!("expected a property name after '/', found {}", t.tok.describe())));
+                return Err(Fail::syntax(
+                    t.pos,
+                    format!("expected a property name after '/', found {}", t.tok.describe()),
+                ));
             };
             let lower = seg.to_ascii_lowercase();
             if (lower == "any" || lower == "all") && self.peek().tok == Tok::LParen {
@@ -386,9 +393,15 @@ pub fn parse_orderby(text: &str, base: usize) -> Result<Vec<RawOrderKey>> {
             Tok::Comma => i += 1,
             Tok::Eof => return Ok(keys),
             Tok::LParen => {
-                return Err(Fail::at(QueryErrorKind::Unsupported, toks[i].pos, "only property names can be ordered by, not expressions"))
+                return Err(Fail::at(
+                    QueryErrorKind::Unsupported,
+                    toks[i].pos,
+                    "only property names can be ordered by, not expressions",
+                ))
             }
-            other => return Err(Fail::syntax(toks[i].pos, format!("expected ',' or the end, found {}", other.describe()))),
+            other => {
+                return Err(Fail::syntax(toks[i].pos, format!("expected ',' or the end, found {}", other.describe())))
+            }
         }
     }
 }
@@ -425,7 +438,9 @@ pub fn parse_select(text: &str, base: usize) -> Result<Vec<RawSelectItem>> {
         match &toks[i].tok {
             Tok::Comma => i += 1,
             Tok::Eof => return Ok(items),
-            other => return Err(Fail::syntax(toks[i].pos, format!("expected ',' or the end, found {}", other.describe()))),
+            other => {
+                return Err(Fail::syntax(toks[i].pos, format!("expected ',' or the end, found {}", other.describe())))
+            }
         }
     }
 }
@@ -494,7 +509,10 @@ pub fn parse_expand(text: &str, base: usize, limits: &QueryLimits, depth: usize)
                     continue;
                 }
                 let Some(eq) = part.find('=') else {
-                    return Err(Fail::syntax(base + start, format!("expected name=value in the options of '{}'", path_text(&path))));
+                    return Err(Fail::syntax(
+                        base + start,
+                        format!("expected name=value in the options of '{}'", path_text(&path)),
+                    ));
                 };
                 let name = part[..eq].trim().to_ascii_lowercase();
                 let name_pos = base + start + (part.len() - part.trim_start().len());
@@ -502,7 +520,15 @@ pub fn parse_expand(text: &str, base: usize, limits: &QueryLimits, depth: usize)
                     return Err(Fail::syntax(name_pos, format!("option {name} is given more than once")));
                 }
                 seen.push(name.clone());
-                apply_level_option(&mut options, &name, &part[eq + 1..], base + start + eq + 1, name_pos, limits, depth + 1)?;
+                apply_level_option(
+                    &mut options,
+                    &name,
+                    &part[eq + 1..],
+                    base + start + eq + 1,
+                    name_pos,
+                    limits,
+                    depth + 1,
+                )?;
             }
             i = close + 1;
         }
@@ -647,7 +673,9 @@ mod tests {
             NodeKind::Binary { op, lhs, rhs } => format!("({} {} {})", op.keyword(), show(lhs), show(rhs)),
             NodeKind::And(v) => format!("(and {})", v.iter().map(show).collect::<Vec<_>>().join(" ")),
             NodeKind::Or(v) => format!("(or {})", v.iter().map(show).collect::<Vec<_>>().join(" ")),
-            NodeKind::In { lhs, list } => format!("(in {} [{}])", show(lhs), list.iter().map(show).collect::<Vec<_>>().join(",")),
+            NodeKind::In { lhs, list } => {
+                format!("(in {} [{}])", show(lhs), list.iter().map(show).collect::<Vec<_>>().join(","))
+            }
         }
     }
 
@@ -671,7 +699,10 @@ mod tests {
         assert_eq!(p("A gt 1 eq B lt 2"), "(eq (gt A 1) (lt B 2))");
         assert_eq!(p("A eq 1 and B eq 2 and C eq 3 or D"), "(or (and (eq A 1) (eq B 2) (eq C 3)) D)");
         assert_eq!(p("((A eq (1)))"), "(eq A 1)");
-        assert_eq!(p("Severity in ('High', 'Low') and not Enabled"), "(and (in Severity ['High','Low']) (not Enabled))");
+        assert_eq!(
+            p("Severity in ('High', 'Low') and not Enabled"),
+            "(and (in Severity ['High','Low']) (not Enabled))"
+        );
         assert_eq!(p("not Severity in ('High')"), "(not (in Severity ['High']))");
         assert_eq!(p("Severity has OpenTI.AlertSeverity'High'"), "(has Severity OpenTI.AlertSeverity'High')");
         assert_eq!(p("A EQ 1 AND B Ne 2"), "(and (eq A 1) (ne B 2))");
@@ -703,10 +734,7 @@ mod tests {
         assert_eq!(p("X eq 4.5"), "(eq X 4.5m)");
         assert_eq!(p("X eq 2026-11-22T10:00:00+01:00"), "(eq X 2026-11-22T10:00:00+01:00)");
         assert_eq!(p("X eq 2026-11-22"), "(eq X 2026-11-22)");
-        assert_eq!(
-            p("X eq 01234567-89ab-cdef-0123-456789abcdef"),
-            "(eq X guid:01234567-89ab-cdef-0123-456789abcdef)"
-        );
+        assert_eq!(p("X eq 01234567-89ab-cdef-0123-456789abcdef"), "(eq X guid:01234567-89ab-cdef-0123-456789abcdef)");
         assert_eq!(p("X in ()"), "(in X [])");
     }
 
@@ -736,7 +764,8 @@ mod tests {
         assert_eq!(e.kind, QueryErrorKind::LimitExceeded);
         assert!(e.pos.is_some_and(|p| p >= 6 && p < chain.len()), "{e:?}");
         // A long and/or chain is flat: fine as long as the node count allows it.
-        assert!(parse_filter(&(0..100).map(|i| format!("Id eq {i}")).collect::<Vec<_>>().join(" or "), 0, &limits()).is_ok());
+        assert!(parse_filter(&(0..100).map(|i| format!("Id eq {i}")).collect::<Vec<_>>().join(" or "), 0, &limits())
+            .is_ok());
         let wide = (0..2000).map(|i| format!("Id eq {i}")).collect::<Vec<_>>().join(" or ");
         assert_eq!(err(&wide).kind, QueryErrorKind::LimitExceeded);
         let list = format!("Id in ({})", (0..5000).map(|i| i.to_string()).collect::<Vec<_>>().join(","));
@@ -753,7 +782,9 @@ mod tests {
         assert_eq!(parse_select("Name, *", 0).unwrap().len(), 2);
         assert_eq!(parse_select("Name,", 0).unwrap_err().pos, Some(5));
 
-        let e = parse_expand("IndicatorsOfCompromise($filter=Value eq 'a;b)';$top=2;$select=Value),Other", 0, &limits(), 1).unwrap();
+        let e =
+            parse_expand("IndicatorsOfCompromise($filter=Value eq 'a;b)';$top=2;$select=Value),Other", 0, &limits(), 1)
+                .unwrap();
         assert_eq!(e.len(), 2);
         assert_eq!(e[0].options.top, Some(2));
         assert!(e[0].options.filter.is_some());

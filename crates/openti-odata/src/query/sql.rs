@@ -219,7 +219,9 @@ impl<'a> Sql<'a> {
                     // the whole request, SQLite yields NULL; OpenTI makes both yield NULL.
                     ArithOp::Div => "$1 / NULLIF($2, 0)",
                     ArithOp::Mod => "$1 % NULLIF($2, 0)",
-                    ArithOp::DivBy => self.pick("CAST($1 AS REAL) / NULLIF($2, 0)", "CAST($1 AS DOUBLE PRECISION) / NULLIF($2, 0)"),
+                    ArithOp::DivBy => {
+                        self.pick("CAST($1 AS REAL) / NULLIF($2, 0)", "CAST($1 AS DOUBLE PRECISION) / NULLIF($2, 0)")
+                    }
                 };
                 let partial = matches!(op, ArithOp::Div | ArithOp::Mod | ArithOp::DivBy);
                 (self.cust(template, vec![l, r]), nl || nr || partial)
@@ -502,13 +504,20 @@ fn ordered(op: CompareOp, a: usize, b: usize) -> bool {
 pub(crate) fn enum_ordinal_expr(e: &'static schema::EnumType, x: SimpleExpr) -> SimpleExpr {
     let mut case = CaseStatement::new();
     for (i, m) in e.members.iter().enumerate() {
-        case = case.case(x.clone().eq(SimpleExpr::Value((*m).to_string().into())), SimpleExpr::Value((i as i64).into()));
+        case =
+            case.case(x.clone().eq(SimpleExpr::Value((*m).to_string().into())), SimpleExpr::Value((i as i64).into()));
     }
     case.into()
 }
 
 /// Appends ORDER BY for `keys` plus the `id` tie-breaker (in the direction of the last key).
-pub(crate) fn order_by(sql: &Sql<'_>, sel: &mut SelectStatement, alias: &str, entity: &'static EntityType, keys: &[OrderKey]) {
+pub(crate) fn order_by(
+    sql: &Sql<'_>,
+    sel: &mut SelectStatement,
+    alias: &str,
+    entity: &'static EntityType,
+    keys: &[OrderKey],
+) {
     for (expr, order, nulls) in order_terms(sql, alias, entity, keys) {
         sel.order_by_expr_with_nulls(expr, order, nulls);
     }
@@ -525,7 +534,8 @@ pub(crate) fn order_terms(
     effective_keys(entity, keys)
         .into_iter()
         .map(|k| {
-            let (order, nulls) = if k.descending { (Order::Desc, NullOrdering::Last) } else { (Order::Asc, NullOrdering::First) };
+            let (order, nulls) =
+                if k.descending { (Order::Desc, NullOrdering::Last) } else { (Order::Asc, NullOrdering::First) };
             (sql.sort_expr(alias, k.property), order, nulls)
         })
         .collect()
@@ -609,7 +619,8 @@ mod tests {
         }
         let query = q(&AD, "$expand=IndicatorsOfCompromise($filter=contains(Value,'a');$orderby=Type,Value desc,HitCount,Enabled,ExpiresAt,CreatedAt,LastSeenAt,CreatedBy,LastModifiedAt,LastModifiedBy;$top=2;$skip=1)");
         let keys = [serde_json::json!(1), serde_json::json!(2)];
-        let (sql, values) = query.expand_statement(Dialect::Postgres, &query.expand[0], "t", &keys).build(PostgresQueryBuilder);
+        let (sql, values) =
+            query.expand_statement(Dialect::Postgres, &query.expand[0], "t", &keys).build(PostgresQueryBuilder);
         assert!(sql.contains("ROW_NUMBER() OVER (PARTITION BY"), "{sql}");
         assert_numbered(&sql, values.0.len());
     }
@@ -617,7 +628,8 @@ mod tests {
     #[test]
     fn request_text_never_reaches_the_sql() {
         let hostile = "x'); DROP TABLE indicators; --";
-        let raw = format!("$filter=Value%20eq%20'{}'", hostile.replace('\'', "''").replace(' ', "%20").replace(';', "%3B"));
+        let raw =
+            format!("$filter=Value%20eq%20'{}'", hostile.replace('\'', "''").replace(' ', "%20").replace(';', "%3B"));
         let query = q(&IOC, &raw);
         for (sql, _) in [
             query.page_statement(Dialect::Sqlite, "t", 10).build(SqliteQueryBuilder),

@@ -67,7 +67,10 @@ pub enum Value {
     /// Lower-case hyphenated.
     Guid(String),
     /// A member, by its `$metadata` spelling (the stored text).
-    Enum { ty: &'static EnumType, member: &'static str },
+    Enum {
+        ty: &'static EnumType,
+        member: &'static str,
+    },
 }
 
 impl Value {
@@ -195,7 +198,9 @@ impl Function {
     pub fn result(self) -> Ty {
         match self {
             Function::Contains | Function::StartsWith | Function::EndsWith => Ty::Boolean,
-            Function::ToLower | Function::ToUpper | Function::Trim | Function::Substring | Function::Concat => Ty::String,
+            Function::ToLower | Function::ToUpper | Function::Trim | Function::Substring | Function::Concat => {
+                Ty::String
+            }
             Function::Date => Ty::Date,
             _ => Ty::Int64,
         }
@@ -208,15 +213,30 @@ pub enum Expr {
     Null,
     Value(Value),
     Property(PropertyRef),
-    Compare { op: CompareOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Compare {
+        op: CompareOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     /// `expr in (values…)`; a `null` in the list is kept apart as `includes_null`.
-    In { expr: Box<Expr>, values: Vec<Value>, includes_null: bool },
+    In {
+        expr: Box<Expr>,
+        values: Vec<Value>,
+        includes_null: bool,
+    },
     And(Vec<Expr>),
     Or(Vec<Expr>),
     Not(Box<Expr>),
-    Arith { op: ArithOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Arith {
+        op: ArithOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     Neg(Box<Expr>),
-    Call { function: Function, args: Vec<Expr> },
+    Call {
+        function: Function,
+        args: Vec<Expr>,
+    },
     Lambda(Box<Lambda>),
 }
 

@@ -81,13 +81,18 @@ pub async fn insert(conn: &mut SqliteConnection, entity: &EntityType, tenant: &s
 }
 
 /// Runs a statement and returns the raw rows.
-pub async fn fetch(conn: &mut SqliteConnection, stmt: &SelectStatement) -> Result<Vec<sqlx::sqlite::SqliteRow>, sqlx::Error> {
+pub async fn fetch(
+    conn: &mut SqliteConnection,
+    stmt: &SelectStatement,
+) -> Result<Vec<sqlx::sqlite::SqliteRow>, sqlx::Error> {
     let (sql, values) = stmt.build_sqlx(SqliteQueryBuilder);
     sqlx::query_with(&sql, values).fetch_all(conn).await
 }
 
 pub fn ms_to_text(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms).map(|d| d.to_rfc3339_opts(SecondsFormat::Millis, true)).unwrap_or_default()
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .map(|d| d.to_rfc3339_opts(SecondsFormat::Millis, true))
+        .unwrap_or_default()
 }
 
 /// Decodes a row selected by a page/expand statement into the entity's wire JSON, the way
@@ -102,7 +107,9 @@ pub fn decode(entity: &EntityType, row: &sqlx::sqlite::SqliteRow) -> Map<String,
 
 fn decode_cell(p: &Property, row: &sqlx::sqlite::SqliteRow, i: usize) -> Json {
     match p.ty {
-        EdmType::Int64 | EdmType::Int32 => row.try_get::<Option<i64>, _>(i).ok().flatten().map_or(Json::Null, |v| json!(v)),
+        EdmType::Int64 | EdmType::Int32 => {
+            row.try_get::<Option<i64>, _>(i).ok().flatten().map_or(Json::Null, |v| json!(v))
+        }
         EdmType::DateTimeOffset => {
             row.try_get::<Option<i64>, _>(i).ok().flatten().map_or(Json::Null, |v| json!(ms_to_text(v)))
         }
@@ -129,7 +136,9 @@ pub async fn read_all_pages(
     for page in 1..=10_000 {
         let q = parse_collection_query(entity, Some(&qs), &limits).map_err(|e| format!("{qs}: {e}"))?;
         let len = q.page_len(page_size) as usize;
-        let rows = fetch(conn, &q.page_statement(Dialect::Sqlite, TENANT, page_size)).await.map_err(|e| format!("{qs}: {e}"))?;
+        let rows = fetch(conn, &q.page_statement(Dialect::Sqlite, TENANT, page_size))
+            .await
+            .map_err(|e| format!("{qs}: {e}"))?;
         let more = rows.len() > len;
         let rows = &rows[..rows.len().min(len)];
         ids.extend(rows.iter().map(|r| r.get::<i64, _>(0)));
