@@ -83,7 +83,7 @@ impl Default for QueryLimits {
         QueryLimits {
             max_page_size: 1000,
             max_top: 1_000_000,
-            max_filter_nodes: 500,
+            max_filter_nodes: 2000,
             max_filter_depth: 32,
             max_in_list: 1000,
             max_expand_depth: 2,
