@@ -38,14 +38,13 @@ fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-async fn known_app(state: &SharedState, tenant_id: Uuid, app_id: Uuid) -> Result<Option<KnownApp>, ApiError> {
+async fn known_app(state: &SharedState, app_id: Uuid) -> Result<Option<KnownApp>, ApiError> {
     if let Some(app) = state.apps.lock().map_err(ApiError::internal)?.get(&app_id) {
         return Ok(Some(app.clone()));
     }
     let Some(app) = state.store.find_app(app_id).await? else { return Ok(None) };
     let known = KnownApp { tenant_id: app.tenant_id, name: app.name };
     state.apps.lock().map_err(ApiError::internal)?.insert(app_id, known.clone());
-    let _ = tenant_id;
     Ok(Some(known))
 }
 
@@ -67,7 +66,7 @@ pub async fn authenticate(state: &SharedState, token: Option<&str>) -> Result<Ca
     if !claims.iss.trim_end_matches('/').ends_with(&format!("/{tenant_id}")) {
         return Err(ApiError::unauthorized("the access token's issuer does not match its tenant"));
     }
-    match known_app(state, tenant_id, app_id).await? {
+    match known_app(state, app_id).await? {
         Some(app) if app.tenant_id == tenant_id => Ok(Caller { tenant_id, app_id, name: app.name, roles: claims.roles }),
         _ => Err(ApiError::unauthorized("the access token's application is not known in its tenant")),
     }

@@ -69,7 +69,7 @@ pub async fn token(
     if !content_type.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
         return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
     }
-    let mut form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let field = |name: &str| -> Result<Option<String>, OAuthError> {
         let mut values = form.iter().filter(|(k, _)| k == name);
         let first = values.next().map(|(_, v)| v.clone());
@@ -101,7 +101,6 @@ pub async fn token(
     }
     let form_id = field("client_id")?;
     let form_secret = field("client_secret")?;
-    form.clear();
     let credentials = match basic_credentials(&headers)? {
         Some((client_id, client_secret)) => {
             if form_secret.is_some() {
@@ -143,6 +142,10 @@ pub async fn token(
     };
     state.token_failures.record_success(&client_key);
     let resource = resource.unwrap_or_else(|| DEFAULT_RESOURCE.to_string());
+    if let Err(e) = state.refresh_keys().await {
+        // The current ring still signs valid tokens; a rotation is picked up on a later request.
+        tracing::warn!(error = %e, "cannot check for rotated signing keys");
+    }
     let issued = state
         .keys
         .load()
@@ -193,6 +196,7 @@ async fn known_tenant(state: &SharedState, key: &str) -> Result<openti_store::Te
 
 pub async fn jwks(State(state): State<SharedState>, Path(tenant): Path<String>) -> Result<Response, ApiError> {
     known_tenant(&state, &tenant).await?;
+    state.refresh_keys().await?;
     Ok(Json(state.keys.load().jwks()).into_response())
 }
 

@@ -109,16 +109,39 @@ fn metadata(ctx: &Ctx<'_>, service_root: &str) -> Response {
     response
 }
 
-/// Reads the body within the size limit.
+/// Oversized bodies up to this size are read and dropped before the 413 is sent.
+const MAX_DRAINED_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// Reads the body within the size limit. An oversized body is still read to its end (up to
+/// [`MAX_DRAINED_BODY_BYTES`]) and dropped before the 413 goes out: a server that answers and
+/// closes while the client is still sending makes the client see a reset, and most HTTP
+/// clients then report a broken pipe instead of the 413 (RFC 9112 §9.6).
 async fn read_body(state: &SharedState, body: Body, headers: &HeaderMap) -> Result<Bytes, ApiError> {
+    use futures::StreamExt as _;
     let limit = state.config.max_body_bytes;
     let too_large =
         || ApiError::new(ErrorCode::RequestEntityTooLarge, format!("the request body is larger than {limit} bytes"));
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    if declared.is_some_and(|n| n > MAX_DRAINED_BODY_BYTES) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, limit).await.map_err(|_| too_large())
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| ApiError::new(ErrorCode::InvalidRequestBody, "the request body could not be read"))?;
+        seen = seen.saturating_add(chunk.len());
+        if seen > MAX_DRAINED_BODY_BYTES {
+            return Err(too_large());
+        }
+        if seen <= limit {
+            kept.extend_from_slice(&chunk);
+        }
+    }
+    if seen > limit {
+        return Err(too_large());
+    }
+    Ok(Bytes::from(kept))
 }
 
 /// Parses a JSON request body. `Content-Type` must be JSON (parameters such as
@@ -197,7 +220,7 @@ async fn route(ctx: &Ctx<'_>, caller: &Caller, resource: Resource, method: Metho
             _ => Err(ApiError::method_not_allowed()),
         },
         Resource::Entity { entity, key } => entity_request(ctx, caller, entity, key, method, body).await,
-        Resource::Navigation { entity, key, nav, reference, count } => {
+        Resource::Navigation { entity, key, reference, count, .. } => {
             if entity == &INDICATOR_OF_COMPROMISE {
                 let ioc = store.get_ioc(tenant, key).await?.ok_or_else(|| not_found(entity, key))?;
                 match (method, reference) {
@@ -223,7 +246,15 @@ async fn route(ctx: &Ctx<'_>, caller: &Caller, resource: Resource, method: Metho
                         })?;
                         let mut draft = IocDraft::from(&ioc);
                         draft.alert_definition_id = definition_id;
-                        store.update_ioc(tenant, key, &draft, actor, now).await?.ok_or_else(|| not_found(entity, key))?;
+                        store
+                            .update_ioc(tenant, key, &draft, actor, now)
+                            .await
+                            .map_err(|e| match e {
+                                // The body names the definition in `@odata.id`, not in a bind.
+                                openti_store::StoreError::MissingDefinition { .. } => ApiError::from(e).with_target("@odata.id"),
+                                other => other.into(),
+                            })?
+                            .ok_or_else(|| not_found(entity, key))?;
                         Ok(no_content())
                     }
                     _ => Err(ApiError::method_not_allowed()),
@@ -233,7 +264,6 @@ async fn route(ctx: &Ctx<'_>, caller: &Caller, resource: Resource, method: Metho
                     return Err(ApiError::method_not_allowed());
                 }
                 store.get_definition(tenant, key).await?.ok_or_else(|| not_found(entity, key))?;
-                let _ = nav;
                 crate::query::collection(ctx.state, &ctx.shaper, &ctx.headers, caller, &INDICATOR_OF_COMPROMISE, ctx.query.as_deref(), Some(("AlertDefinitionId", key)), count).await
             }
         }
