@@ -27,8 +27,8 @@ use crate::records::*;
 use crate::{Actor, Result, Store, StoreError};
 
 pub struct SqliteStore {
-    read: SqlitePool,
-    write: SqlitePool,
+    pub(crate) read: SqlitePool,
+    pub(crate) write: SqlitePool,
     /// Serialises write transactions with their feed publication.
     write_lock: Mutex<()>,
     feed: ChangeFeed,
@@ -202,6 +202,29 @@ impl SqliteStore {
         tx.commit().await.map_err(backend)?;
         self.feed.publish(ChangeBatch { seq, tenant_id: tenant, changes });
         Ok(())
+    }
+
+    /// Deletes one of the tenant's entities (`id`) or all of them (`None`) and publishes
+    /// `change`. False when the one entity does not exist.
+    async fn delete_rows(&self, entity: &EntityType, tenant: Uuid, id: Option<i64>, change: Change) -> Result<bool> {
+        let _guard = self.write_lock.lock().await;
+        let mut tx = self.begin().await?;
+        let sql = match id {
+            Some(_) => format!("DELETE FROM {} WHERE tenant_id = ? AND id = ?", entity.table),
+            None => format!("DELETE FROM {} WHERE tenant_id = ?", entity.table),
+        };
+        let mut query = sqlx::query(&sql).bind(tenant.to_string());
+        if let Some(id) = id {
+            query = query.bind(id);
+        }
+        let done = query.execute(&mut *tx).await.map_err(backend)?;
+        if id.is_some() && done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let op = if id.is_some() { "delete" } else { "delete-all" };
+        let seq = record_change(&mut tx, tenant, entity.name, id, op, ms(Utc::now())).await?;
+        self.commit(tx, tenant, seq, vec![change]).await?;
+        Ok(true)
     }
 
     async fn quota_of(tx: &mut Transaction<'_, Sqlite>, tenant: Uuid) -> Result<Quotas> {
@@ -557,32 +580,11 @@ impl Store for SqliteStore {
     }
 
     async fn delete_definition(&self, tenant: Uuid, id: i64) -> Result<bool> {
-        let _guard = self.write_lock.lock().await;
-        let mut tx = self.begin().await?;
-        let done = sqlx::query("DELETE FROM alert_definitions WHERE tenant_id = ? AND id = ?")
-            .bind(tenant.to_string())
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        let seq = record_change(&mut tx, tenant, "AlertDefinition", Some(id), "delete", ms(Utc::now())).await?;
-        self.commit(tx, tenant, seq, vec![Change::DefinitionDeleted(id)]).await?;
-        Ok(true)
+        self.delete_rows(&ALERT_DEFINITION, tenant, Some(id), Change::DefinitionDeleted(id)).await
     }
 
     async fn delete_all_definitions(&self, tenant: Uuid) -> Result<()> {
-        let _guard = self.write_lock.lock().await;
-        let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM alert_definitions WHERE tenant_id = ?")
-            .bind(tenant.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        let seq = record_change(&mut tx, tenant, "AlertDefinition", None, "delete-all", ms(Utc::now())).await?;
-        self.commit(tx, tenant, seq, vec![Change::DefinitionsCleared]).await
+        self.delete_rows(&ALERT_DEFINITION, tenant, None, Change::DefinitionsCleared).await.map(|_| ())
     }
 
     async fn create_iocs(
@@ -659,32 +661,11 @@ impl Store for SqliteStore {
     }
 
     async fn delete_ioc(&self, tenant: Uuid, id: i64) -> Result<bool> {
-        let _guard = self.write_lock.lock().await;
-        let mut tx = self.begin().await?;
-        let done = sqlx::query("DELETE FROM indicators WHERE tenant_id = ? AND id = ?")
-            .bind(tenant.to_string())
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        let seq = record_change(&mut tx, tenant, "IndicatorOfCompromise", Some(id), "delete", ms(Utc::now())).await?;
-        self.commit(tx, tenant, seq, vec![Change::IocDeleted(id)]).await?;
-        Ok(true)
+        self.delete_rows(&INDICATOR_OF_COMPROMISE, tenant, Some(id), Change::IocDeleted(id)).await
     }
 
     async fn delete_all_iocs(&self, tenant: Uuid) -> Result<()> {
-        let _guard = self.write_lock.lock().await;
-        let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM indicators WHERE tenant_id = ?")
-            .bind(tenant.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        let seq = record_change(&mut tx, tenant, "IndicatorOfCompromise", None, "delete-all", ms(Utc::now())).await?;
-        self.commit(tx, tenant, seq, vec![Change::IocsCleared]).await
+        self.delete_rows(&INDICATOR_OF_COMPROMISE, tenant, None, Change::IocsCleared).await.map(|_| ())
     }
 
     async fn delete_iocs_of_definition(&self, tenant: Uuid, definition_id: i64) -> Result<bool> {
@@ -723,6 +704,9 @@ impl Store for SqliteStore {
         let mut tx = self.begin().await?;
         // alert id → (created, row) in first-touched order
         let mut touched: Vec<(i64, bool)> = Vec::new();
+        // (alert id, event index) already counted: an event that matches several IOCs of one
+        // definition is one event of its alert.
+        let mut counted: std::collections::HashSet<(i64, usize)> = std::collections::HashSet::new();
         for hit in hits {
             let window_start = ms(hit.event_time) - GROUPING_WINDOW_MS;
             let open: Option<SqliteRow> = sqlx::query(
@@ -754,11 +738,13 @@ impl Store for SqliteStore {
                     if evidence.len() < MAX_EVIDENCE {
                         evidence.push(evidence_item);
                     }
+                    let new_event = i64::from(counted.insert((id, hit.event_index)));
                     sqlx::query(
-                        "UPDATE alerts SET event_count = event_count + 1, first_event_time = MIN(first_event_time, ?), \
+                        "UPDATE alerts SET event_count = event_count + ?, first_event_time = MIN(first_event_time, ?), \
                          last_event_time = MAX(last_event_time, ?), ioc_ids = ?, evidence = ?, device_name = COALESCE(device_name, ?) \
                          WHERE id = ?",
                     )
+                    .bind(new_event)
                     .bind(ms(hit.event_time))
                     .bind(ms(hit.event_time))
                     .bind(serde_json::to_string(&ioc_ids).unwrap_or_else(|_| "[]".into()))
@@ -800,6 +786,7 @@ impl Store for SqliteStore {
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(backend)?;
+                    counted.insert((id, hit.event_index));
                     touched.push((id, true));
                 }
             }
