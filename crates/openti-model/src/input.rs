@@ -271,6 +271,11 @@ pub fn parse_alert_patch(body: &Value) -> Result<AlertPatch, InputError> {
         let Some(property) = ALERT.property(key) else {
             return Err(InputError::new(ErrorCode::InvalidRequestBody, key.as_str(), format!("'{key}' is not a property of Alert")));
         };
+        if property.read_only {
+            // Sent back as read (EventCount, IocIds… are not strings); whether it is unchanged
+            // is for the caller to check against the stored alert.
+            continue;
+        }
         let text = match value {
             Value::Null => None,
             Value::String(s) => Some(s.as_str()),

@@ -20,12 +20,41 @@ use crate::state::SharedState;
 /// Most alerts replayed to a resuming stream before it goes live.
 const MAX_REPLAY: i64 = 1000;
 
-pub async fn patch(state: &SharedState, caller: &Caller, id: i64, patch: &AlertPatch) -> Result<Map<String, Value>, ApiError> {
-    state
+pub async fn patch(state: &SharedState, caller: &Caller, id: i64, body: &Value, patch: &AlertPatch) -> Result<Map<String, Value>, ApiError> {
+    let current = state
+        .store
+        .get_alert(caller.tenant_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("Alerts({id}) does not exist")))?;
+    check_server_set_unchanged(body, &current)?;
+    let updated = state
         .store
         .update_alert(caller.tenant_id, id, patch, &caller.name, state.clock.now())
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("Alerts({id}) does not exist")))
+        .ok_or_else(|| ApiError::not_found(format!("Alerts({id}) does not exist")))?;
+    // Live streams see triage as an `update`, as they do the portal's.
+    if let Some(detection) = &state.detection {
+        detection.publish_alerts(caller.tenant_id, vec![openti_store::AlertUpdate { created: false, alert: updated.clone() }]);
+    }
+    Ok(updated)
+}
+
+/// A client may send back the alert it read, but only Status, Classification and AssignedTo
+/// can change: a server-set property sent with another value than the stored one is refused
+/// rather than silently ignored.
+fn check_server_set_unchanged(body: &Value, current: &Map<String, Value>) -> Result<(), ApiError> {
+    let Some(object) = body.as_object() else { return Ok(()) };
+    for (key, value) in object {
+        let Some(property) = openti_model::schema::ALERT.property(key) else { continue };
+        if property.read_only && current.get(property.name) != Some(value) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequestBody,
+                format!("'{}' is set by the server and cannot be changed; an alert's Status, Classification and AssignedTo can", property.name),
+            )
+            .with_target(property.name));
+        }
+    }
+    Ok(())
 }
 
 fn sse_event(kind: &str, alert: &Map<String, Value>) -> Event {

@@ -129,6 +129,8 @@ fn match_body(detection: &Detection, tenant: uuid::Uuid, format: Format, body: &
                     device_id: device_key.to_string(),
                     device_name: event.device_name.as_deref().map(str::to_string),
                     event_time: event.timestamp,
+                    // `accepted` counts this event already: unique per event of the body.
+                    event_index: outcome.accepted as usize,
                     field: m.field.name().to_string(),
                     observed: m.value.clone(),
                     event: evidence.clone(),
@@ -143,7 +145,9 @@ pub async fn ingest(
     State(state): State<SharedState>,
     Query(params): Query<IngestParams>,
     headers: HeaderMap,
-    body: Bytes,
+    // Read below, after authentication, with our own limit: the `Bytes` extractor would
+    // apply axum's default 2 MB limit instead of `max_ingest_bytes`.
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
@@ -161,9 +165,7 @@ pub async fn ingest(
         .parse()
         .map_err(|e: openti_detect::adapters::UnknownFormat| ApiError::bad_request(e.to_string()).with_target("format"))?;
     let limit = state.config.max_ingest_bytes;
-    if body.len() > limit {
-        return Err(too_large(limit));
-    }
+    let body = axum::body::to_bytes(body, limit).await.map_err(|_| too_large(limit))?;
     let body = decoded_body(&headers, body, limit)?;
     // Every definition or IOC change acknowledged before this request is in the index now.
     detection.catch_up().await;

@@ -123,4 +123,17 @@ impl AppState {
         self.keys.store(Arc::new(ring));
         Ok(())
     }
+
+    /// Reloads the key ring if the store's keys differ from it: `openti key rotate` runs in
+    /// another process, and new tokens must be signed with (and the JWKS must publish) the
+    /// key it added. Costs one small query; the ring is rebuilt only after a rotation.
+    pub async fn refresh_keys(&self) -> Result<(), StoreError> {
+        let stored = self.store.signing_keys().await?;
+        let ring = self.keys.load();
+        let same = stored.len() == ring.kids().count() && stored.iter().all(|k| ring.kids().any(|kid| kid == k.kid));
+        if same {
+            return Ok(());
+        }
+        self.reload_keys().await
+    }
 }

@@ -3,10 +3,12 @@
 //! nothing in the trait is specific to one database: the SQLite store here and a PostgreSQL
 //! one pass the same test suite.
 
+pub mod conformance;
 pub mod feed;
 mod query;
 pub mod records;
 pub mod sqlite;
+pub mod users;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -18,6 +20,7 @@ use uuid::Uuid;
 
 pub use feed::{Change, ChangeBatch, ChangeFeed};
 pub use records::*;
+pub use users::*;
 
 /// Why a store operation failed. Only `Backend` is a server fault; the others are the
 /// caller's to report.
@@ -44,7 +47,7 @@ pub type Actor<'a> = &'a str;
 /// Everything OpenTI keeps. Each method is one transaction; every custom TI write appends
 /// to the change feed in that transaction and publishes it after commit.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: UserStore + Send + Sync + 'static {
     // --- tenants, applications, secrets, signing keys -------------------------------------
     async fn create_tenant(&self, name: &str, quotas: Quotas, now: DateTime<Utc>) -> Result<Tenant>;
     /// Finds a tenant by id (GUID text) or by name.

@@ -101,6 +101,9 @@ pub struct Hit {
     pub device_id: String,
     pub device_name: Option<String>,
     pub event_time: DateTime<Utc>,
+    /// The event's position in its batch: hits of one event share it, so an alert counts
+    /// an event once however many of its IOCs the event matched.
+    pub event_index: usize,
     /// The native field that matched and the value observed there.
     pub field: String,
     pub observed: String,

@@ -6,8 +6,30 @@ mod ingest;
 
 use clap::Parser;
 
+/// Parses the command line; a usage error is one line on stderr, like every other error.
+fn parse_args() -> cli::Cli {
+    use clap::error::ErrorKind;
+    match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help, --version, and the help shown for a missing subcommand, as clap prints them.
+        Err(e) if !e.use_stderr() || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+        Err(e) => {
+            let text = e.render().to_string();
+            let message = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("invalid arguments");
+            // `Usage: openti tenant create [OPTIONS] <NAME>` names the command to ask for help on.
+            let command = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("Usage: "))
+                .map(|usage| usage.split_whitespace().take_while(|w| !w.starts_with(['[', '<', '-'])).collect::<Vec<_>>().join(" "))
+                .unwrap_or_else(|| "openti".into());
+            eprintln!("openti: {} (see '{command} --help')", message.trim_start_matches("error: "));
+            std::process::exit(2);
+        }
+    }
+}
+
 fn main() {
-    let cli = cli::Cli::parse();
+    let cli = parse_args();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -11,10 +11,10 @@
 //! | type | Equals | StartWith | EndWith | Contains | Regex |
 //! | --- | --- | --- | --- | --- | --- |
 //! | Sha1, Sha256, Md5 | hash set of the digest bytes | | | | |
-//! | IpAddress | prefix table: every covering block ([`ip`]) | | | | |
+//! | IpAddress | prefix table: every covering block (`ip.rs`) | | | | |
 //! | DomainName | hash set | Aho-Corasick, anchored | hash set of values, probed with each label-aligned suffix of the host | Aho-Corasick | |
 //! | Url | hash set | Aho-Corasick, anchored | Aho-Corasick over reversed patterns, anchored | Aho-Corasick | regex sets |
-//! | FileName | hash set (folded base name) | as Url, on the folded base name | | | regex sets, case-insensitive, on the path and the base name |
+//! | FileName | hash set | as Url, on the case-folded base name | as Url, on the base name | as Url, on the base name | regex sets, case-insensitive, on the path and on the base name |
 //!
 //! Every structure maps a key to *postings*: the IOCs with that value, each with its
 //! definition and expiry. A hit is kept only if the IOC is unexpired at the event's `now` and
@@ -22,14 +22,19 @@
 //! is one write whatever the number of its IOCs. Disabled IOCs are not indexed at all.
 //!
 //! # Costs
-//! - Matching an observable costs a few hash lookups plus one pass of each non-empty
+//! - Matching an observable costs a few hash lookups plus one walk of each non-empty
 //!   automaton over the value — independent of the number of IOCs, except for the number of
-//!   distinct IP prefix lengths in use and the regex sets (a regex set scans once per
-//!   [`patterns`] chunk of 64 patterns). Nothing is allocated unless something matches:
-//!   values are normalised into stack buffers or borrowed (see `openti_model::values`).
-//! - A change copies only the shards it touches of the copy-on-write maps ([`sharded`]) and
-//!   recompiles at most the small delta layer of the affected (type, function) bucket;
-//!   occasionally a bucket's base is rebuilt, amortised over the changes before ([`patterns`]).
+//!   distinct IP prefix lengths in use and the regex sets (one scan per chunk of 64 regexes,
+//!   see `patterns.rs`). StartWith/EndWith walks are anchored and stop at the first byte no
+//!   pattern continues with; Contains reads every byte, through a DFA while the bucket's
+//!   DFA stays under 16 MiB, else through an NFA. In practice the cost grows with the index
+//!   only through cache misses. Nothing is allocated unless something matches: observed
+//!   values are normalised in stack buffers or borrowed (see `openti_model::values`).
+//! - A change copies only the shards it touches of the copy-on-write maps (`sharded.rs`: a
+//!   few hundred entries each) and recompiles the small delta layer of the affected
+//!   (type, function) bucket, about 4·√n patterns; the bucket's base (n patterns) is
+//!   recompiled once every O(√n) additions, or when deleted patterns pile up (`patterns.rs`).
+//!   Disabling or enabling a definition is one map write.
 //!
 //! IOC values must be in the normal form of `openti_model::values::normalize_ioc_value`
 //! (the store only holds such values); an IOC whose value cannot be read for its type is

@@ -9,7 +9,8 @@
 //!
 //! - a large **base** layer, rebuilt rarely;
 //! - a small **delta** layer holding the patterns added since, rebuilt on each change that
-//!   adds a pattern (cost proportional to the delta, at most [`Tuning::delta_max`] patterns).
+//!   adds a pattern (cost proportional to the delta, about 4·√n patterns for a base of n:
+//!   see [`Tuning`]).
 //!
 //! The IOCs themselves are not in the automata: a layer reports pattern texts, and the
 //! bucket's copy-on-write map (pattern → postings) says which IOCs have that pattern. So
@@ -45,9 +46,13 @@ pub(crate) enum Anchor {
 }
 
 /// Limits that decide when layers are rebuilt.
+///
+/// The delta may hold about 4·√(base size) patterns, clamped to `delta_min..=delta_max`:
+/// an addition then recompiles O(√n) patterns, and the base (n patterns) is recompiled once
+/// every O(√n) additions — O(√n) per addition either way, rather than O(n).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Tuning {
-    /// Most patterns in the delta layer before the next addition rebuilds the base.
+    pub delta_min: usize,
     pub delta_max: usize,
     /// Tombstones tolerated beyond half the live patterns before compaction.
     pub dead_slack: usize,
@@ -55,14 +60,19 @@ pub(crate) struct Tuning {
 
 impl Tuning {
     #[cfg(not(test))]
-    pub const AHO_CORASICK: Tuning = Tuning { delta_max: 1024, dead_slack: 256 };
+    pub const AHO_CORASICK: Tuning = Tuning { delta_min: 8, delta_max: 1024, dead_slack: 256 };
     #[cfg(not(test))]
-    pub const REGEX: Tuning = Tuning { delta_max: 64, dead_slack: 32 };
+    pub const REGEX: Tuning = Tuning { delta_min: 2, delta_max: 64, dead_slack: 32 };
     // Tiny limits in tests so that property tests go through every rebuild path.
     #[cfg(test)]
-    pub const AHO_CORASICK: Tuning = Tuning { delta_max: 3, dead_slack: 1 };
+    pub const AHO_CORASICK: Tuning = Tuning { delta_min: 1, delta_max: 3, dead_slack: 1 };
     #[cfg(test)]
-    pub const REGEX: Tuning = Tuning { delta_max: 2, dead_slack: 1 };
+    pub const REGEX: Tuning = Tuning { delta_min: 1, delta_max: 2, dead_slack: 1 };
+
+    /// Most patterns the delta may hold over a base of `base` patterns.
+    fn delta_limit(&self, base: usize) -> usize {
+        ((base as f64).sqrt() as usize * 4).clamp(self.delta_min, self.delta_max.max(self.delta_min))
+    }
 }
 
 /// What a layer is compiled into.
@@ -200,7 +210,8 @@ impl<E: Engine> Bucket<E> {
             return;
         }
         let delta_len = self.delta.as_ref().map_or(0, |d| d.patterns.len());
-        if too_dead || delta_len + self.pending.len() > self.tuning.delta_max {
+        let base_len = self.base.as_ref().map_or(0, |b| b.patterns.len());
+        if too_dead || delta_len + self.pending.len() > self.tuning.delta_limit(base_len) {
             self.rebuild_base();
         } else {
             self.rebuild_delta();
@@ -289,7 +300,15 @@ impl<E: Engine> Bucket<E> {
 /// table lookup, several times faster than an NFA that follows failure links, but its table
 /// has a row per state (up to one per pattern byte) and a column per byte class. Larger
 /// layers use a contiguous NFA (a few bytes per state).
-const DFA_MAX_BYTES: usize = 4 << 20;
+///
+/// Contains scans every byte of every value, so it gets the larger budget; anchored walks
+/// stop after a few bytes, where an NFA is nearly as fast.
+fn dfa_max_bytes(anchor: Anchor) -> usize {
+    match anchor {
+        Anchor::Anywhere => 16 << 20,
+        Anchor::Start | Anchor::End => 4 << 20,
+    }
+}
 
 /// An upper bound on the DFA table of `patterns`: states ≤ pattern bytes + 1, byte classes ≤
 /// distinct bytes + 1, 4 bytes per transition.
@@ -327,7 +346,7 @@ impl Engine for Ac {
                 _ => p.as_bytes().to_vec(),
             })
             .collect();
-        if dfa_size_bound(&bytes) <= DFA_MAX_BYTES {
+        if dfa_size_bound(&bytes) <= dfa_max_bytes(anchor) {
             let start = if anchor == Anchor::Anywhere { StartKind::Unanchored } else { StartKind::Anchored };
             if let Ok(d) = dfa::Builder::new().match_kind(MatchKind::Standard).start_kind(start).build(&bytes) {
                 return Ac::Dfa(d);
@@ -531,7 +550,7 @@ mod tests {
     #[test]
     fn anchors_are_checked_on_the_candidate() {
         for anchor in [Anchor::Start, Anchor::End, Anchor::Anywhere] {
-            let mut b = Bucket::<Ac>::new(anchor, Tuning { delta_max: 100, dead_slack: 100 });
+            let mut b = Bucket::<Ac>::new(anchor, Tuning { delta_min: 1, delta_max: 100, dead_slack: 100 });
             add(&mut b, "ab", 1);
             add(&mut b, "b", 2);
             add(&mut b, "abc", 3);
@@ -555,7 +574,7 @@ mod tests {
 
     #[test]
     fn large_buckets_use_an_nfa() {
-        let mut b = Bucket::<Ac>::new(Anchor::End, Tuning { delta_max: 10, dead_slack: 10 });
+        let mut b = Bucket::<Ac>::new(Anchor::End, Tuning { delta_min: 1, delta_max: 10, dead_slack: 10 });
         for i in 0..20_000 {
             add(&mut b, &format!("pattern-{i}.exe"), i);
         }
@@ -567,7 +586,7 @@ mod tests {
 
     #[test]
     fn layers_tombstones_and_compaction() {
-        let mut b = Bucket::<Ac>::new(Anchor::Anywhere, Tuning { delta_max: 2, dead_slack: 0 });
+        let mut b = Bucket::<Ac>::new(Anchor::Anywhere, Tuning { delta_min: 1, delta_max: 2, dead_slack: 0 });
         add(&mut b, "aa", 1);
         add(&mut b, "bb", 2);
         add(&mut b, "cc", 3);
@@ -613,7 +632,7 @@ mod tests {
 
     #[test]
     fn regex_sets() {
-        let mut b = Bucket::<Rx>::new(IocType::FileName, Tuning { delta_max: 1000, dead_slack: 100 });
+        let mut b = Bucket::<Rx>::new(IocType::FileName, Tuning { delta_min: 1, delta_max: 1000, dead_slack: 100 });
         for i in 0..150 {
             b.edit(&Arc::from(format!("^tool{i}\\.exe$")), |p| p.push(posting(i)));
         }

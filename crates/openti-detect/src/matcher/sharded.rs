@@ -26,7 +26,8 @@ type Shard<K, V> = HashTable<(K, V)>;
 
 /// A copy-on-write sharded hash map. See the module docs.
 pub(crate) struct Sharded<K, V> {
-    shards: Arc<Vec<Arc<Shard<K, V>>>>,
+    // A slice inside the Arc (not a Vec behind it): one pointer hop less per lookup.
+    shards: Arc<[Arc<Shard<K, V>>]>,
     bits: u32,
     len: usize,
     // Random per map: the keys are tenant input and the probes are telemetry.
@@ -47,7 +48,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Default for Sharded<K, V> {
 
 impl<K: Hash + Eq + Clone, V: Clone> Sharded<K, V> {
     pub fn new() -> Self {
-        Sharded { shards: Arc::new(vec![Arc::new(HashTable::new())]), bits: 0, len: 0, hasher: Default::default() }
+        Sharded { shards: Arc::from([Arc::new(HashTable::new())]), bits: 0, len: 0, hasher: Default::default() }
     }
 
     pub fn len(&self) -> usize {
@@ -197,7 +198,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Sharded<K, V> {
             shards[((hash >> 32) as usize) & mask]
                 .insert_unique(hash, (k.clone(), v.clone()), |(k, _)| hasher.hash_one(k));
         }
-        self.shards = Arc::new(shards.into_iter().map(Arc::new).collect());
+        self.shards = shards.into_iter().map(Arc::new).collect();
         self.bits = bits;
     }
 

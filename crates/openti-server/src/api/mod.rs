@@ -390,8 +390,9 @@ async fn entity_request(
             Ok(ctx.shaper.entity(entity, to_object(&updated)?, StatusCode::OK))
         }
         ("Alert", Method::PATCH) => {
-            let patch = parse_alert_patch(&json_body(ctx, &body)?)?;
-            let updated = crate::alerts::patch(ctx.state, caller, key, &patch).await?;
+            let body = json_body(ctx, &body)?;
+            let patch = parse_alert_patch(&body)?;
+            let updated = crate::alerts::patch(ctx.state, caller, key, &body, &patch).await?;
             Ok(ctx.shaper.entity(entity, updated, StatusCode::OK))
         }
         ("AlertDefinition", Method::DELETE) => {
