@@ -46,6 +46,9 @@ pub enum Command {
     Key(KeyCommand),
     /// Send telemetry files to a running service.
     Ingest(crate::ingest::IngestArgs),
+    /// Create portal users.
+    #[command(subcommand)]
+    User(UserCommand),
 }
 
 #[derive(Args, Debug)]
@@ -299,6 +302,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Ingest(args) => crate::ingest::run(args).await,
+        Command::User(command) => user(&cli.data_dir, command).await,
     }
 }
 
@@ -517,5 +521,50 @@ async fn first_start(data_dir: &Path, state: &AppState) -> Result<()> {
     println!("  Saved to {} (mode 0600).", path.display());
     println!("  A sensor that sends telemetry needs its own application:");
     println!("    openti --data-dir {} app create --tenant default --name sensor --roles Telemetry.Ingest", data_dir.display());
+    Ok(())
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a portal user. Without --password-stdin a one-time password is printed, which
+    /// must be changed at the first sign-in.
+    Create {
+        #[arg(long, env = "OPENTI_TENANT")]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        /// admin (everything) or analyst (triage alerts; read definitions and IOCs).
+        #[arg(long)]
+        role: openti_store::Role,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+async fn user(data_dir: &Path, command: UserCommand) -> Result<()> {
+    let UserCommand::Create { tenant, email, role, password_stdin, json } = command;
+    let store = open_store(data_dir).await?;
+    let password = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).context("cannot read the password from standard input")?;
+        Some(line.trim_end_matches(['\r', '\n']).to_string())
+    } else {
+        None
+    };
+    let created = openti_server::portal::accounts::create_user(store.as_ref(), &tenant, &email, role, password, SystemClock.now()).await?;
+    if json {
+        return print_json(&json!({
+            "UserId": created.user.id, "TenantId": created.user.tenant_id, "Email": created.user.email,
+            "Role": created.user.role, "OneTimePassword": created.one_time_password,
+        }));
+    }
+    println!("Created {} user {} in tenant {}", created.user.role, created.user.email, tenant);
+    if let Some(password) = created.one_time_password {
+        println!("  One-time password: {password}   (shown this once; it must be changed at the first sign-in)");
+    }
+    println!("  Sign in at <public URL>/portal/");
     Ok(())
 }

@@ -15,7 +15,8 @@ fn parse_args() -> cli::Cli {
         Err(e) if !e.use_stderr() || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
         Err(e) => {
             let text = e.render().to_string();
-            let message = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("invalid arguments");
+            // The first paragraph, e.g. "the following required arguments were not provided: <NAME>".
+            let message = text.lines().map(str::trim).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
             // `Usage: openti tenant create [OPTIONS] <NAME>` names the command to ask for help on.
             let command = text
                 .lines()

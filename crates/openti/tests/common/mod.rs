@@ -24,9 +24,11 @@ pub struct Server {
     /// Only stderr: the log.
     pub log: Arc<Mutex<String>>,
     _temp: Option<tempfile::TempDir>,
+    /// The threads copying stdout and stderr; joined on kill, so the log is complete then.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
-fn collect(stream: impl Read + Send + 'static, sinks: Vec<Arc<Mutex<String>>>, lines: Option<std::sync::mpsc::Sender<String>>) {
+fn collect(stream: impl Read + Send + 'static, sinks: Vec<Arc<Mutex<String>>>, lines: Option<std::sync::mpsc::Sender<String>>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines().map_while(Result::ok) {
             for sink in &sinks {
@@ -37,7 +39,7 @@ fn collect(stream: impl Read + Send + 'static, sinks: Vec<Arc<Mutex<String>>>, l
                 let _ = tx.send(line);
             }
         }
-    });
+    })
 }
 
 impl Server {
@@ -71,8 +73,10 @@ impl Server {
         let output = Arc::new(Mutex::new(String::new()));
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
-        collect(child.stdout.take().unwrap(), vec![output.clone()], Some(tx));
-        collect(child.stderr.take().unwrap(), vec![output.clone(), log.clone()], None);
+        let readers = vec![
+            collect(child.stdout.take().unwrap(), vec![output.clone()], Some(tx)),
+            collect(child.stderr.take().unwrap(), vec![output.clone(), log.clone()], None),
+        ];
         let deadline = Instant::now() + Duration::from_secs(60);
         let url = loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -88,13 +92,17 @@ impl Server {
                 }
             }
         };
-        Server { child, url, data_dir: data_dir.to_path_buf(), output, log, _temp: None }
+        Server { child, url, data_dir: data_dir.to_path_buf(), output, log, _temp: None, readers }
     }
 
     /// Stops the server (SIGKILL: nothing acknowledged may depend on a clean shutdown).
+    /// Afterwards `output` and `log` hold everything the process wrote.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
     }
 
     /// The details the first start saved (`custom-ti-app.json`).
