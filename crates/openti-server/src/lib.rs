@@ -46,7 +46,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/{tenant}/discovery/keys", get(token::jwks))
         .route("/{tenant}/.well-known/openid-configuration", get(token::openid_configuration))
         .route("/ingest/v1/events", post(ingest::ingest))
-        .nest("/portal", portal::router(state.clone()))
+        .merge(portal::router(state.clone()))
         .fallback(api::dispatch)
         .layer(CatchPanicLayer::custom(|_| {
             error::ApiError::new(openti_model::ErrorCode::InternalServerError, "an internal error occurred").into_response_boxed()

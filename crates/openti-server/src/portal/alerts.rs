@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -21,7 +21,7 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use super::layout::{self, int_of, opt_str, str_of, Nav};
 use super::odata::{self, contains, literal};
-use super::session::{SessionCtx, SignedIn};
+use super::session::{Id, SessionCtx, SignedIn};
 use super::{PortalError, BASE};
 use crate::state::SharedState;
 
@@ -79,11 +79,11 @@ fn row(alert: &Map<String, Value>) -> Markup {
                 a href={ (BASE) "/alerts/" (id) } { (str_of(alert, "Title")) }
                 span.sub.muted { "#" (id) " · " (str_of(alert, "Category")) }
             }
-            td { (device_label(alert)) }
-            td.num { (int_of(alert, "EventCount")) }
-            td { (layout::time(opt_str(alert, "LastEventTime"))) }
-            td { (layout::status_badge(str_of(alert, "Status"))) }
-            td { (opt_str(alert, "AssignedTo").unwrap_or("—")) }
+            td data-label="Device" { (device_label(alert)) }
+            td.num data-label="Events" { (int_of(alert, "EventCount")) }
+            td data-label="Last event" { (layout::time(opt_str(alert, "LastEventTime"))) }
+            td data-label="Status" { (layout::status_badge(str_of(alert, "Status"))) }
+            td data-label="Assigned to" { (opt_str(alert, "AssignedTo").unwrap_or("—")) }
         }
     }
 }
@@ -148,7 +148,7 @@ pub async fn queue(
         }
         p.visually-hidden id="live-status" role="status" aria-live="polite" {}
         (layout::table_wrap("Alert queue", html! {
-            table.queue {
+            table.queue.cards-on-phone {
                 thead {
                     tr {
                         th scope="col" { "Severity" }
@@ -274,7 +274,7 @@ async fn load(state: &SharedState, session: &SessionCtx, id: i64) -> Result<Map<
 pub async fn show(
     State(state): State<SharedState>,
     SignedIn(session): SignedIn,
-    Path(id): Path<i64>,
+    Id(id): Id,
     Query(query): Query<ShowQuery>,
 ) -> Result<Response, PortalError> {
     let alert = load(&state, &session, id).await?;
@@ -339,7 +339,7 @@ fn alert_page(session: &SessionCtx, alert: &Map<String, Value>, done: Option<&st
                     }
                     div.field {
                         label for="assigned_to" { "Assigned to" }
-                        input type="text" id="assigned_to" name="assigned_to" maxlength="256" value=(opt_str(alert, "AssignedTo").unwrap_or("")) placeholder=(session.user.email);
+                        input type="text" id="assigned_to" name="assigned_to" maxlength="256" value=(opt_str(alert, "AssignedTo").unwrap_or("")) placeholder={ "e.g. " (session.user.email) };
                     }
                     button.primary type="submit" { "Save" }
                 }
@@ -385,7 +385,7 @@ pub struct TriageForm {
 pub async fn triage(
     State(state): State<SharedState>,
     SignedIn(session): SignedIn,
-    Path(id): Path<i64>,
+    Id(id): Id,
     Form(form): Form<TriageForm>,
 ) -> Result<Response, PortalError> {
     let tenant = session.user.tenant_id;

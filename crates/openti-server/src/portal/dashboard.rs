@@ -51,7 +51,7 @@ pub async fn page(State(state): State<SharedState>, SignedIn(session): SignedIn)
         div.grid-2 {
             section.panel.wide aria-labelledby="chart-title" {
                 h2 id="chart-title" { "Alerts over the last " (DAYS) " days by severity" }
-                p.muted { (raised) " alerts raised since " (since.format("%Y-%m-%d")) " (UTC days)." }
+                p.muted { (plural(raised, "alert")) " raised since " (since.format("%Y-%m-%d")) " (UTC days)." }
                 (chart(&stats, today))
             }
             section.panel aria-labelledby="top-defs" {
@@ -95,7 +95,7 @@ fn chart(stats: &DashboardStats, today: i64) -> Markup {
     };
     let totals: Vec<i64> = days.iter().map(|d| SEVERITIES.iter().map(|s| count(*d, s)).sum()).collect();
     let max = nice_max(totals.iter().copied().max().unwrap_or(0));
-    let (width, height, left, right, top, bottom) = (720.0, 260.0, 40.0, 8.0, 12.0, 30.0);
+    let (width, height, left, right, top, bottom) = (960.0, 270.0, 44.0, 8.0, 12.0, 32.0);
     let plot_w = width - left - right;
     let plot_h = height - top - bottom;
     let slot = plot_w / days.len() as f64;
@@ -116,6 +116,7 @@ fn chart(stats: &DashboardStats, today: i64) -> Markup {
     };
     html! {
         figure.chart {
+            div.chart-scroll tabindex="0" role="region" aria-label="Chart" {
             svg viewBox={ "0 0 " (width) " " (height) } role="img" aria-labelledby="chart-svg-title chart-svg-desc" preserveAspectRatio="xMidYMid meet" {
                 title id="chart-svg-title" { "Alerts per day by severity" }
                 desc id="chart-svg-desc" { "Stacked bars, one per UTC day; the table below lists the same numbers." }
@@ -141,6 +142,7 @@ fn chart(stats: &DashboardStats, today: i64) -> Markup {
                     }
                 }
                 line.baseline x1=(left) x2=(width - right) y1=(top + plot_h) y2=(top + plot_h) {}
+            }
             }
             figcaption {
                 ul.legend {
@@ -179,7 +181,7 @@ fn top_definitions(stats: &DashboardStats) -> Markup {
                 @for d in &stats.top_definitions {
                     li {
                         a href={ (BASE) "/definitions/" (d.key) } { (d.label.as_deref().unwrap_or("(untitled)")) }
-                        span.muted { " · " (d.alerts) " alerts, " (d.events) " events" }
+                        span.muted { " · " (plural(d.alerts, "alert")) ", " (plural(d.events, "event")) }
                     }
                 }
             }
@@ -197,7 +199,7 @@ fn top_devices(stats: &DashboardStats) -> Markup {
                     li {
                         @let query = form_urlencoded::Serializer::new(String::new()).append_pair("device", &d.key).finish();
                         a href={ (BASE) "/alerts?" (query) } { (d.label.as_deref().unwrap_or(&d.key)) }
-                        span.muted { " · " (d.alerts) " alerts, " (d.events) " events" }
+                        span.muted { " · " (plural(d.alerts, "alert")) ", " (plural(d.events, "event")) }
                     }
                 }
             }
@@ -211,7 +213,7 @@ fn usage(label: &str, used: i64, limit: i64) -> Markup {
         div.usage {
             div.usage-head {
                 span { (label) }
-                span.muted { (used) " of " (limit) " (" (format!("{percent:.1}")) "%)" }
+                span.muted { (thousands(used)) " of " (thousands(limit)) " (" (format!("{percent:.1}")) "%)" }
             }
             meter min="0" max=(limit) low=(limit * 8 / 10) high=(limit * 95 / 100) optimum="0" value=(used) aria-label={ (label) " used" } {}
         }
@@ -229,7 +231,7 @@ fn quotas(stats: &DashboardStats, quotas: &Quotas, iocs: i64, non_equals: i64) -
             }
             (layout::table_wrap("IOCs by type", html! {
                 table {
-                    thead { tr { th scope="col" { "Type" } th scope="col" class="num" { "IOCs" } th scope="col" class="num" { "Not Equals" } th scope="col" class="num" { "Share of quota" } } }
+                    thead { tr { th scope="col" { "Type" } th scope="col" class="num" { "IOCs" } th scope="col" class="num" { "Not Equals" } } }
                     tbody {
                         @for t in IocType::ALL {
                             @let c = by_type(*t);
@@ -238,17 +240,51 @@ fn quotas(stats: &DashboardStats, quotas: &Quotas, iocs: i64, non_equals: i64) -
                                 th scope="row" {
                                     a href={ (BASE) "/iocs?type=" (t.as_str()) } { (t.as_str()) }
                                 }
-                                td.num { (n) }
-                                td.num { (c.map(|c| c.non_equals).unwrap_or(0)) }
-                                td.num { (format!("{:.2}", if quotas.max_iocs > 0 { n as f64 * 100.0 / quotas.max_iocs as f64 } else { 0.0 })) "%" }
+                                td.num { (thousands(n)) }
+                                td.num { (thousands(c.map(|c| c.non_equals).unwrap_or(0))) }
                             }
                         }
                     }
                     tfoot {
-                        tr { th scope="row" { "Total" } td.num { (iocs) } td.num { (non_equals) } td.num { (format!("{:.2}", if quotas.max_iocs > 0 { iocs as f64 * 100.0 / quotas.max_iocs as f64 } else { 0.0 })) "%" } }
+                        tr { th scope="row" { "Total" } td.num { (thousands(iocs)) } td.num { (thousands(non_equals)) } }
                     }
                 }
             }))
         }
+    }
+}
+
+/// `1 alert`, `3 alerts`.
+fn plural(n: i64, word: &str) -> String {
+    format!("{} {word}{}", thousands(n), if n == 1 { "" } else { "s" })
+}
+
+/// `1000000` → `1,000,000`.
+pub fn thousands(n: i64) -> String {
+    let digits: Vec<char> = n.unsigned_abs().to_string().chars().rev().collect();
+    let groups: Vec<String> = digits.chunks(3).map(|g| g.iter().rev().collect()).collect();
+    let grouped = groups.into_iter().rev().collect::<Vec<_>>().join(",");
+    if n < 0 {
+        format!("-{grouped}")
+    } else {
+        grouped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(plural(1, "alert"), "1 alert");
+        assert_eq!(plural(2500, "event"), "2,500 events");
+        assert_eq!(nice_max(0), 4);
+        assert_eq!(nice_max(7), 8);
+        assert_eq!(nice_max(13), 20);
+        assert!(nice_max(123) >= 123 && nice_max(123) % 4 == 0);
     }
 }

@@ -2,7 +2,7 @@
 //! definition's page with its IOCs, create, edit, enable/disable and delete with confirmation.
 //! Input goes through the same validation as the API (`parse_definition`).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use super::iocs::{self, IocFilter};
 use super::layout::{self, bool_of, int_of, str_of, Nav};
 use super::odata::{self, contains, literal};
-use super::session::{SessionCtx, SignedIn};
+use super::session::{Id, SessionCtx, SignedIn};
 use super::{PortalError, BASE};
 use crate::state::SharedState;
 
@@ -85,7 +85,7 @@ pub async fn list(State(state): State<SharedState>, SignedIn(session): SignedIn,
             }
         }
         (layout::table_wrap("Alert definitions", html! {
-            table {
+            table.cards-on-phone {
                 thead {
                     tr {
                         th scope="col" class="num" { "Id" }
@@ -99,12 +99,12 @@ pub async fn list(State(state): State<SharedState>, SignedIn(session): SignedIn,
                 tbody {
                     @for d in &listing.rows {
                         tr data-definition-id=(int_of(d, "Id")) {
-                            td.num { (int_of(d, "Id")) }
-                            td { a href={ (BASE) "/definitions/" (int_of(d, "Id")) } { (str_of(d, "Title")) } }
-                            td { (str_of(d, "Name")) }
-                            td { (layout::severity_badge(str_of(d, "Severity"))) }
-                            td { (str_of(d, "Category")) }
-                            td { (layout::enabled_badge(bool_of(d, "Enabled"))) }
+                            td.num data-label="Id" { (int_of(d, "Id")) }
+                            td.title-cell { a href={ (BASE) "/definitions/" (int_of(d, "Id")) } { (str_of(d, "Title")) } }
+                            td data-label="Name" { (str_of(d, "Name")) }
+                            td data-label="Severity" { (layout::severity_badge(str_of(d, "Severity"))) }
+                            td data-label="Category" { (str_of(d, "Category")) }
+                            td data-label="State" { (layout::enabled_badge(bool_of(d, "Enabled"))) }
                         }
                     }
                     @if listing.rows.is_empty() {
@@ -145,7 +145,7 @@ pub struct ShowQuery {
 pub async fn show(
     State(state): State<SharedState>,
     SignedIn(session): SignedIn,
-    Path(id): Path<i64>,
+    Id(id): Id,
     Query(query): Query<ShowQuery>,
 ) -> Result<Response, PortalError> {
     let d = load(&state, &session, id).await?;
@@ -249,7 +249,25 @@ impl DefinitionForm {
     }
 }
 
-fn text_field(id: &str, label: &str, value: &str, max: usize, required: bool, error: Option<&InputError>, multiline: bool, hint: &str) -> Markup {
+/// One text input of the definition form: its property, label, limit and hint.
+#[derive(Clone, Copy)]
+struct TextField {
+    property: &'static str,
+    label: &'static str,
+    max: usize,
+    required: bool,
+    multiline: bool,
+    hint: &'static str,
+}
+
+const TITLE: TextField = TextField { property: "Title", label: "Title", max: 120, required: true, multiline: false, hint: "The alert's title: one sentence." };
+const NAME: TextField = TextField { property: "Name", label: "Name", max: 100, required: true, multiline: false, hint: "For you; not shown in alerts." };
+const UX_DESCRIPTION: TextField = TextField { property: "UxDescription", label: "Description shown in alerts", max: 500, required: true, multiline: true, hint: "What the analyst reads." };
+const RECOMMENDED_ACTION: TextField = TextField { property: "RecommendedAction", label: "Recommended action", max: 2000, required: false, multiline: true, hint: "What to do about it." };
+const INTERNAL_DESCRIPTION: TextField = TextField { property: "InternalDescription", label: "Internal description", max: 350, required: false, multiline: true, hint: "Not shown in alerts." };
+
+fn text_field(field: &TextField, value: &str, error: Option<&InputError>) -> Markup {
+    let TextField { property: id, label, max, required, multiline, hint } = *field;
     let invalid = error.and_then(|e| e.target.as_deref()) == Some(id);
     let field_id = format!("f-{id}");
     let hint_id = format!("{field_id}-hint");
@@ -292,8 +310,8 @@ fn definition_form(session: &SessionCtx, action: &str, form: &DefinitionForm, er
         }
         form.stack method="post" action=(action) {
             (layout::csrf(session))
-            (text_field("Title", "Title", &form.title, 120, true, error, false, "The alert's title: one sentence."))
-            (text_field("Name", "Name", &form.name, 100, true, error, false, "For you; not shown in alerts."))
+            (text_field(&TITLE, &form.title, error))
+            (text_field(&NAME, &form.name, error))
             div.row {
                 div.field {
                     label for="f-Severity" { "Severity" }
@@ -304,9 +322,9 @@ fn definition_form(session: &SessionCtx, action: &str, form: &DefinitionForm, er
                     select id="f-Category" name="category" required { (layout::options(AlertCategory::NAMES, &form.category, None)) }
                 }
             }
-            (text_field("UxDescription", "Description shown in alerts", &form.ux_description, 500, true, error, true, "What the analyst reads."))
-            (text_field("RecommendedAction", "Recommended action", &form.recommended_action, 2000, false, error, true, "What to do about it."))
-            (text_field("InternalDescription", "Internal description", &form.internal_description, 350, false, error, true, "Not shown in alerts."))
+            (text_field(&UX_DESCRIPTION, &form.ux_description, error))
+            (text_field(&RECOMMENDED_ACTION, &form.recommended_action, error))
+            (text_field(&INTERNAL_DESCRIPTION, &form.internal_description, error))
             div.field.check {
                 input type="checkbox" id="f-Enabled" name="enabled" checked[form.enabled.is_some()];
                 label for="f-Enabled" { "Enabled (a disabled definition raises no alerts)" }
@@ -362,7 +380,7 @@ pub async fn create(State(state): State<SharedState>, SignedIn(session): SignedI
     Ok(invalid(&session, "New alert definition", body))
 }
 
-pub async fn edit_form(State(state): State<SharedState>, SignedIn(session): SignedIn, Path(id): Path<i64>) -> Result<Response, PortalError> {
+pub async fn edit_form(State(state): State<SharedState>, SignedIn(session): SignedIn, Id(id): Id) -> Result<Response, PortalError> {
     session.require_admin()?;
     let d = load(&state, &session, id).await?;
     let body = html! {
@@ -379,7 +397,7 @@ pub async fn edit_form(State(state): State<SharedState>, SignedIn(session): Sign
 pub async fn update(
     State(state): State<SharedState>,
     SignedIn(session): SignedIn,
-    Path(id): Path<i64>,
+    Id(id): Id,
     Form(form): Form<DefinitionForm>,
 ) -> Result<Response, PortalError> {
     session.require_admin()?;
@@ -408,7 +426,7 @@ pub struct EnabledForm {
 pub async fn set_enabled(
     State(state): State<SharedState>,
     SignedIn(session): SignedIn,
-    Path(id): Path<i64>,
+    Id(id): Id,
     Form(form): Form<EnabledForm>,
 ) -> Result<Response, PortalError> {
     session.require_admin()?;
@@ -420,7 +438,7 @@ pub async fn set_enabled(
     Ok(Redirect::to(&format!("{BASE}/definitions/{id}?done={done}")).into_response())
 }
 
-pub async fn delete_form(State(state): State<SharedState>, SignedIn(session): SignedIn, Path(id): Path<i64>) -> Result<Response, PortalError> {
+pub async fn delete_form(State(state): State<SharedState>, SignedIn(session): SignedIn, Id(id): Id) -> Result<Response, PortalError> {
     session.require_admin()?;
     let d = load(&state, &session, id).await?;
     let mut count = odata::Query::new("Id", 1).filter(format!("AlertDefinitionId eq {id}"));
@@ -445,7 +463,7 @@ pub async fn delete_form(State(state): State<SharedState>, SignedIn(session): Si
     Ok(layout::page(&session, Nav::Definitions, "Delete alert definition", body))
 }
 
-pub async fn delete(State(state): State<SharedState>, SignedIn(session): SignedIn, Path(id): Path<i64>) -> Result<Response, PortalError> {
+pub async fn delete(State(state): State<SharedState>, SignedIn(session): SignedIn, Id(id): Id) -> Result<Response, PortalError> {
     session.require_admin()?;
     if !state.store.delete_definition(session.user.tenant_id, id).await? {
         return Err(PortalError::NotFound);

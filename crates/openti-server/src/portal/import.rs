@@ -10,7 +10,7 @@
 use std::convert::Infallible;
 
 use axum::body::Body;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt as _;
@@ -23,7 +23,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::csv;
 use super::definitions;
 use super::layout::{self, Nav};
-use super::session::{SessionCtx, SignedIn};
+use super::session::{Id, SessionCtx, SignedIn};
 use super::{PortalError, BASE};
 use crate::state::SharedState;
 
@@ -131,7 +131,7 @@ fn result_markup(outcome: &Outcome, definition: i64) -> Markup {
     match outcome {
         Outcome::Imported(n) => html! {
             div.notice role="status" id="import-outcome" data-outcome="imported" data-count=(n) {
-                p { strong { "Imported " (n) " IOCs." } }
+                p { strong { "Imported " (super::dashboard::thousands(*n as i64)) (if *n == 1 { " IOC." } else { " IOCs." }) } }
                 p { a href={ (BASE) "/definitions/" (definition) } { "Back to the definition" } }
             }
         },
@@ -144,7 +144,7 @@ fn result_markup(outcome: &Outcome, definition: i64) -> Markup {
             div.alert-error role="alert" id="import-outcome" data-outcome="invalid" data-error-count=(errors.len()) {
                 p {
                     strong { "Nothing was imported." }
-                    @if *rows > 0 { " " (errors.len()) " of " (rows) " rows have errors; fix them and import the file again." }
+                    @if *rows > 0 { " Rows with errors: " (errors.len()) " of " (super::dashboard::thousands(*rows as i64)) ". Fix them and import the file again." }
                     @else { " The file cannot be read." }
                 }
                 ol.row-errors {
@@ -209,7 +209,7 @@ fn percent(text: &str) -> String {
         .collect()
 }
 
-pub async fn form(State(state): State<SharedState>, SignedIn(session): SignedIn, Path(id): Path<i64>) -> Result<Response, PortalError> {
+pub async fn form(State(state): State<SharedState>, SignedIn(session): SignedIn, Id(id): Id) -> Result<Response, PortalError> {
     session.require_admin()?;
     let d = definitions::load(&state, &session, id).await?;
     Ok(layout::page(&session, Nav::Definitions, "Import IOCs", page_body(&session, &d, None)))
@@ -237,7 +237,7 @@ async fn store(state: &SharedState, session: &SessionCtx, drafts: &[IocDraft]) -
 pub async fn upload(
     State(state): State<SharedState>,
     SignedIn(session): SignedIn,
-    Path(id): Path<i64>,
+    Id(id): Id,
     headers: HeaderMap,
     multipart: Multipart,
 ) -> Result<Response, PortalError> {

@@ -2,7 +2,7 @@
 //! page with its hit count and last sighting, create, edit, enable/disable and delete with
 //! confirmation. Input goes through the API's validation (`parse_ioc`).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 use super::definitions::{self, enabled_filter, enabled_select};
 use super::layout::{self, bool_of, int_of, opt_str, str_of, Nav};
 use super::odata::{self, contains, literal, Listing};
-use super::session::{SessionCtx, SignedIn};
+use super::session::{Id, SessionCtx, SignedIn};
 use super::{PortalError, BASE};
 use crate::state::SharedState;
 
@@ -110,7 +110,7 @@ pub fn table(rows: &[Map<String, Value>], with_definition: bool) -> Markup {
     layout::table_wrap(
         "Indicators of compromise",
         html! {
-            table.iocs {
+            table.iocs.cards-on-phone {
                 thead {
                     tr {
                         th scope="col" class="num" { "Id" }
@@ -128,17 +128,17 @@ pub fn table(rows: &[Map<String, Value>], with_definition: bool) -> Markup {
                     @for i in rows {
                         @let id = int_of(i, "Id");
                         tr data-ioc-id=(id) {
-                            td.num { a href={ (BASE) "/iocs/" (id) } { (id) } }
-                            td { (str_of(i, "Type")) }
-                            td.value { a href={ (BASE) "/iocs/" (id) } { code { (str_of(i, "Value")) } } }
-                            td { (str_of(i, "DetectionFunction")) }
-                            td { (layout::enabled_badge(bool_of(i, "Enabled"))) }
+                            td.num data-label="Id" { a href={ (BASE) "/iocs/" (id) } { (id) } }
+                            td data-label="Type" { (str_of(i, "Type")) }
+                            td.value data-label="Value" { a href={ (BASE) "/iocs/" (id) } { code { (str_of(i, "Value")) } } }
+                            td data-label="Function" { (str_of(i, "DetectionFunction")) }
+                            td data-label="State" { (layout::enabled_badge(bool_of(i, "Enabled"))) }
                             @if with_definition {
-                                td { a href={ (BASE) "/definitions/" (int_of(i, "AlertDefinitionId")) } { "#" (int_of(i, "AlertDefinitionId")) } }
+                                td data-label="Definition" { a href={ (BASE) "/definitions/" (int_of(i, "AlertDefinitionId")) } { "#" (int_of(i, "AlertDefinitionId")) } }
                             }
-                            td.num data-field="HitCount" { (int_of(i, "HitCount")) }
-                            td data-field="LastSeenAt" { (layout::time(opt_str(i, "LastSeenAt"))) }
-                            td { (layout::time(opt_str(i, "ExpiresAt"))) }
+                            td.num data-label="HitCount" data-field="HitCount" { (int_of(i, "HitCount")) }
+                            td data-label="LastSeenAt" data-field="LastSeenAt" { (layout::time(opt_str(i, "LastSeenAt"))) }
+                            td data-label="ExpiresAt" { (layout::time(opt_str(i, "ExpiresAt"))) }
                         }
                     }
                     @if rows.is_empty() {
@@ -184,7 +184,7 @@ pub struct ShowQuery {
 pub async fn show(
     State(state): State<SharedState>,
     SignedIn(session): SignedIn,
-    Path(id): Path<i64>,
+    Id(id): Id,
     Query(query): Query<ShowQuery>,
 ) -> Result<Response, PortalError> {
     let i = load(&state, &session, id).await?;
@@ -377,7 +377,7 @@ pub async fn create(State(state): State<SharedState>, SignedIn(session): SignedI
     invalid(&state, &session, &format!("{BASE}/iocs"), &form, error, "Create IOC").await
 }
 
-pub async fn edit_form(State(state): State<SharedState>, SignedIn(session): SignedIn, Path(id): Path<i64>) -> Result<Response, PortalError> {
+pub async fn edit_form(State(state): State<SharedState>, SignedIn(session): SignedIn, Id(id): Id) -> Result<Response, PortalError> {
     session.require_admin()?;
     let i = load(&state, &session, id).await?;
     let choices = definitions::choices(&state, &session).await?;
@@ -389,7 +389,7 @@ pub async fn edit_form(State(state): State<SharedState>, SignedIn(session): Sign
     Ok(layout::page(&session, Nav::Iocs, "Edit IOC", body))
 }
 
-pub async fn update(State(state): State<SharedState>, SignedIn(session): SignedIn, Path(id): Path<i64>, Form(form): Form<IocForm>) -> Result<Response, PortalError> {
+pub async fn update(State(state): State<SharedState>, SignedIn(session): SignedIn, Id(id): Id, Form(form): Form<IocForm>) -> Result<Response, PortalError> {
     session.require_admin()?;
     load(&state, &session, id).await?;
     let error = match form.draft() {
@@ -409,7 +409,7 @@ pub struct EnabledForm {
     enabled: String,
 }
 
-pub async fn set_enabled(State(state): State<SharedState>, SignedIn(session): SignedIn, Path(id): Path<i64>, Form(form): Form<EnabledForm>) -> Result<Response, PortalError> {
+pub async fn set_enabled(State(state): State<SharedState>, SignedIn(session): SignedIn, Id(id): Id, Form(form): Form<EnabledForm>) -> Result<Response, PortalError> {
     session.require_admin()?;
     let i = load(&state, &session, id).await?;
     let mut draft = IocDraft::from(&i);
@@ -419,7 +419,7 @@ pub async fn set_enabled(State(state): State<SharedState>, SignedIn(session): Si
     Ok(Redirect::to(&format!("{BASE}/iocs/{id}?done={done}")).into_response())
 }
 
-pub async fn delete_form(State(state): State<SharedState>, SignedIn(session): SignedIn, Path(id): Path<i64>) -> Result<Response, PortalError> {
+pub async fn delete_form(State(state): State<SharedState>, SignedIn(session): SignedIn, Id(id): Id) -> Result<Response, PortalError> {
     session.require_admin()?;
     let i = load(&state, &session, id).await?;
     let body = html! {
@@ -438,7 +438,7 @@ pub async fn delete_form(State(state): State<SharedState>, SignedIn(session): Si
     Ok(layout::page(&session, Nav::Iocs, "Delete IOC", body))
 }
 
-pub async fn delete(State(state): State<SharedState>, SignedIn(session): SignedIn, Path(id): Path<i64>) -> Result<Response, PortalError> {
+pub async fn delete(State(state): State<SharedState>, SignedIn(session): SignedIn, Id(id): Id) -> Result<Response, PortalError> {
     session.require_admin()?;
     let i = load(&state, &session, id).await?;
     if !state.store.delete_ioc(session.user.tenant_id, id).await? {

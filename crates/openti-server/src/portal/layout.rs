@@ -2,7 +2,7 @@
 
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use maud::{html, Markup, PreEscaped, DOCTYPE};
+use maud::{html, Markup, DOCTYPE};
 use serde_json::{Map, Value};
 
 use super::assets;
@@ -223,6 +223,9 @@ pub fn pager(path: &str, params: &[(&str, String)], page: u64, per_page: u64, sh
         s.append_pair("page", &p.to_string());
         format!("{BASE}{path}?{}", s.finish())
     };
+    if total == 0 && shown == 0 {
+        return html! {};
+    }
     html! {
         nav.pager aria-label="Pages" {
             span.count { "Showing " (first) "–" (last) " of " (total) }
@@ -259,9 +262,4 @@ pub fn copy_field(id: &str, label: &str, value: &str) -> Markup {
             }
         }
     }
-}
-
-/// Marks text trusted because it was built here from numbers only.
-pub fn trusted(text: String) -> PreEscaped<String> {
-    PreEscaped(text)
 }

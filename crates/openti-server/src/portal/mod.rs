@@ -2,9 +2,9 @@
 //! analysts. Sign-in, Settings › Custom TI, alert definitions and IOCs, the alert queue and
 //! a dashboard, over the same store, OData engine and detection engine as the API.
 //!
-//! Every page is rendered with `maud`, which escapes all interpolated text; the few trusted
-//! fragments (an SVG chart built from numbers) are built from numbers only. The CSS and JS are
-//! compiled into the binary. One middleware ([`guard`]) resolves the session cookie, refuses
+//! Every page is rendered with `maud`, which escapes all interpolated text (the chart too is
+//! built with it, as inline SVG). The CSS and JS are compiled into the binary; pages carry no
+//! inline script, so the Content-Security-Policy allows scripts from the portal alone. One middleware ([`guard`]) resolves the session cookie, refuses
 //! any unsafe request without the session's CSRF token (403), and adds the security headers.
 //! Every read is scoped to the signed-in user's tenant, so another tenant's ids are 404s.
 
@@ -60,44 +60,45 @@ impl Default for Portal {
     }
 }
 
-/// Every portal route, to be nested at [`BASE`].
+/// Every portal route, under [`BASE`], to be merged into the service's router.
 pub fn router(state: SharedState) -> Router<SharedState> {
     let portal = Arc::new(Portal::default());
     Router::new()
-        .route("/", get(dashboard::page))
-        .route("/assets/{name}", get(assets::serve))
-        .route("/signin", get(session::signin_form).post(session::signin))
-        .route("/signout", post(session::signout))
-        .route("/password", get(session::password_form).post(session::change_password))
-        .route("/alerts", get(alerts::queue))
-        .route("/alerts/stream", get(alerts::stream))
-        .route("/alerts/{id}", get(alerts::show).post(alerts::triage))
-        .route("/definitions", get(definitions::list).post(definitions::create))
-        .route("/definitions/new", get(definitions::new_form))
-        .route("/definitions/{id}", get(definitions::show).post(definitions::update))
-        .route("/definitions/{id}/edit", get(definitions::edit_form))
-        .route("/definitions/{id}/enabled", post(definitions::set_enabled))
-        .route("/definitions/{id}/delete", get(definitions::delete_form).post(definitions::delete))
+        .route("/portal", get(|| async { Redirect::permanent(&format!("{BASE}/")) }))
+        .route("/portal/", get(dashboard::page))
+        .route("/portal/assets/{name}", get(assets::serve))
+        .route("/portal/signin", get(session::signin_form).post(session::signin))
+        .route("/portal/signout", post(session::signout))
+        .route("/portal/password", get(session::password_form).post(session::change_password))
+        .route("/portal/alerts", get(alerts::queue))
+        .route("/portal/alerts/stream", get(alerts::stream))
+        .route("/portal/alerts/{id}", get(alerts::show).post(alerts::triage))
+        .route("/portal/definitions", get(definitions::list).post(definitions::create))
+        .route("/portal/definitions/new", get(definitions::new_form))
+        .route("/portal/definitions/{id}", get(definitions::show).post(definitions::update))
+        .route("/portal/definitions/{id}/edit", get(definitions::edit_form))
+        .route("/portal/definitions/{id}/enabled", post(definitions::set_enabled))
+        .route("/portal/definitions/{id}/delete", get(definitions::delete_form).post(definitions::delete))
         .route(
-            "/definitions/{id}/import",
+            "/portal/definitions/{id}/import",
             get(import::form).post(import::upload).layer(axum::extract::DefaultBodyLimit::max(import::MAX_UPLOAD)),
         )
-        .route("/iocs", get(iocs::list).post(iocs::create))
-        .route("/iocs/new", get(iocs::new_form))
-        .route("/iocs/{id}", get(iocs::show).post(iocs::update))
-        .route("/iocs/{id}/edit", get(iocs::edit_form))
-        .route("/iocs/{id}/enabled", post(iocs::set_enabled))
-        .route("/iocs/{id}/delete", get(iocs::delete_form).post(iocs::delete))
-        .route("/settings", get(|| async { Redirect::to(&format!("{BASE}/settings/custom-ti")) }))
-        .route("/settings/custom-ti", get(settings::custom_ti))
-        .route("/settings/custom-ti/enable", post(settings::enable))
-        .route("/settings/custom-ti/token", post(settings::generate_token))
-        .route("/settings/apps", get(settings::apps).post(settings::create_app))
-        .route("/settings/apps/{client_id}", get(settings::app))
-        .route("/settings/apps/{client_id}/secrets", post(settings::add_secret))
-        .route("/settings/apps/{client_id}/secrets/{secret_id}/revoke", post(settings::revoke_secret))
-        .route("/settings/users", get(settings::users))
-        .fallback(|| async { PortalError::NotFound })
+        .route("/portal/iocs", get(iocs::list).post(iocs::create))
+        .route("/portal/iocs/new", get(iocs::new_form))
+        .route("/portal/iocs/{id}", get(iocs::show).post(iocs::update))
+        .route("/portal/iocs/{id}/edit", get(iocs::edit_form))
+        .route("/portal/iocs/{id}/enabled", post(iocs::set_enabled))
+        .route("/portal/iocs/{id}/delete", get(iocs::delete_form).post(iocs::delete))
+        .route("/portal/settings", get(|| async { Redirect::to(&format!("{BASE}/settings/custom-ti")) }))
+        .route("/portal/settings/custom-ti", get(settings::custom_ti))
+        .route("/portal/settings/custom-ti/enable", post(settings::enable))
+        .route("/portal/settings/custom-ti/token", post(settings::generate_token))
+        .route("/portal/settings/apps", get(settings::apps).post(settings::create_app))
+        .route("/portal/settings/apps/{client_id}", get(settings::app))
+        .route("/portal/settings/apps/{client_id}/secrets", post(settings::add_secret))
+        .route("/portal/settings/apps/{client_id}/secrets/{secret_id}/revoke", post(settings::revoke_secret))
+        .route("/portal/settings/users", get(settings::users))
+        .route("/portal/{*rest}", axum::routing::any(|| async { PortalError::NotFound }))
         .layer(axum::middleware::from_fn_with_state(state, guard))
         .layer(Extension(portal))
 }
@@ -109,13 +110,16 @@ const MAX_FORM_BYTES: usize = 1024 * 1024;
 /// Resolves the session, checks the CSRF token of unsafe requests, adds security headers.
 async fn guard(State(state): State<SharedState>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
+    if parts.uri.path().starts_with(&format!("{BASE}/assets/")) {
+        return with_security_headers(next.run(Request::from_parts(parts, body)).await);
+    }
     let session = match session::resolve(&state, &parts.headers).await {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
     let mut body = body;
     if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        let expected = if parts.uri.path() == "/signin" {
+        let expected = if parts.uri.path() == format!("{BASE}/signin") {
             session::cookie(&parts.headers, session::PRESESSION_COOKIE)
         } else {
             session.as_ref().map(|s| s.csrf.clone())
@@ -176,14 +180,4 @@ fn with_security_headers(mut response: Response) -> Response {
 /// Whether a browser reaches the service over TLS (then cookies carry `Secure`).
 fn is_tls(state: &SharedState) -> bool {
     state.config.public_url.to_ascii_lowercase().starts_with("https://")
-}
-
-/// A portal path with its query string, for links.
-fn href(path: &str) -> String {
-    format!("{BASE}{path}")
-}
-
-/// Sees every request the portal receives, including the one at `/portal` itself.
-pub fn redirect_root() -> Redirect {
-    Redirect::permanent(&format!("{BASE}/"))
 }

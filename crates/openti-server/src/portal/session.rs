@@ -89,6 +89,21 @@ impl FromRequestParts<SharedState> for AnySession {
     }
 }
 
+/// The numeric key in a portal URL (`/portal/alerts/{id}`); anything else is a 404 page,
+/// like an id that does not exist or belongs to another tenant.
+pub struct Id(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = PortalError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PortalError> {
+        match axum::extract::Path::<i64>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(id)) if id > 0 => Ok(Id(id)),
+            _ => Err(PortalError::NotFound),
+        }
+    }
+}
+
 /// The client's address, when the server was started with connect info.
 pub struct PeerAddr(pub Option<IpAddr>);
 
@@ -140,7 +155,15 @@ pub async fn resolve(state: &SharedState, headers: &HeaderMap) -> Result<Option<
 /// Only local paths of the portal are followed after sign-in.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with(&format!("{BASE}/")) && !n.contains("//") && !n.contains('\\') && !n.contains("/signin") => n.to_string(),
+        Some(n)
+            if n.starts_with(&format!("{BASE}/"))
+                && n.chars().all(|c| c.is_ascii_graphic())
+                && !n.contains("//")
+                && !n.contains('\\')
+                && !n.contains("/signin") =>
+        {
+            n.to_string()
+        }
         _ => format!("{BASE}/"),
     }
 }
