@@ -519,6 +519,8 @@ async fn first_start(data_dir: &Path, state: &AppState) -> Result<()> {
     println!("First start: created tenant 'default' and enabled its custom TI application.");
     print_details(&details);
     println!("  Saved to {} (mode 0600).", path.display());
+    println!("  The portal is at /portal/; create an administrator to sign in:");
+    println!("    openti --data-dir {} user create --tenant default --email you@example.com --role admin", data_dir.display());
     println!("  A sensor that sends telemetry needs its own application:");
     println!("    openti --data-dir {} app create --tenant default --name sensor --roles Telemetry.Ingest", data_dir.display());
     Ok(())
