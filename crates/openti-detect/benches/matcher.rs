@@ -7,8 +7,8 @@
 //! ```
 //!
 //! The IOC mix: 40% hashes (SHA1/SHA256/MD5), 15% IPs (addresses, /16 and /24 blocks, some
-//! IPv6), 20% domains, 10% URLs, 15% file names, with every detection function represented
-//! (about 12% of IOCs are not Equals, plus 20 regexes). Events look like process events
+//! IPv6), 20% domains, 10% URLs, 15% file names, with every detection function represented:
+//! about 6% of IOCs are not Equals (the default quota allows 5%), plus 20 regexes. Events look like process events
 //! (hashes in upper case as Sysmon writes them, full image paths), network events (IP, URL,
 //! DNS) and DNS events; 1% of them carry an IOC value.
 
@@ -117,21 +117,21 @@ fn iocs(n: usize, rng: &mut Rng) -> Vec<IndexedIoc> {
                 push(IpAddress, Equals, v)
             }
             55..=74 => match q {
-                0..=59 => push(DomainName, Equals, rng.domain()),
-                60..=92 => push(DomainName, EndWith, rng.domain()),
-                93..=96 => push(DomainName, StartWith, format!("{}.", rng.word())),
+                0..=79 => push(DomainName, Equals, rng.domain()),
+                80..=94 => push(DomainName, EndWith, rng.domain()),
+                95..=96 => push(DomainName, StartWith, format!("{}.", rng.word())),
                 _ => push(DomainName, Contains, rng.word()),
             },
             75..=84 => match q {
-                0..=79 => push(Url, Equals, rng.url()),
-                80..=89 => push(Url, StartWith, format!("https://{}/", rng.domain())),
-                90..=94 => push(Url, EndWith, format!("/{}.php", rng.word())),
+                0..=89 => push(Url, Equals, rng.url()),
+                90..=94 => push(Url, StartWith, format!("https://{}/", rng.domain())),
+                95..=97 => push(Url, EndWith, format!("/{}.php", rng.word())),
                 _ => push(Url, Contains, format!("/{}/", rng.word())),
             },
             _ => match q {
-                0..=84 => push(FileName, Equals, rng.file()),
-                85..=89 => push(FileName, StartWith, rng.word()),
-                90..=94 => push(FileName, EndWith, format!("{}.exe", rng.word())),
+                0..=91 => push(FileName, Equals, rng.file()),
+                92..=94 => push(FileName, StartWith, rng.word()),
+                95..=97 => push(FileName, EndWith, format!("{}.exe", rng.word())),
                 _ => push(FileName, Contains, rng.word()),
             },
         }

@@ -27,8 +27,8 @@
 //!   distinct IP prefix lengths in use and the regex sets (one scan per chunk of 64 regexes,
 //!   see `patterns.rs`). StartWith/EndWith walks are anchored and stop at the first byte no
 //!   pattern continues with; Contains reads every byte, through a DFA while the bucket's
-//!   DFA stays under 16 MiB, else through an NFA. In practice the cost grows with the index
-//!   only through cache misses. Nothing is allocated unless something matches: observed
+//!   DFA fits in 1 MiB, else through a q-gram filter that stays in cache (`grams.rs`). The
+//!   cost still grows a little with the index, through cache misses in larger tables. Nothing is allocated unless something matches: observed
 //!   values are normalised in stack buffers or borrowed (see `openti_model::values`).
 //! - A change copies only the shards it touches of the copy-on-write maps (`sharded.rs`: a
 //!   few hundred entries each) and recompiles the small delta layer of the affected
@@ -40,6 +40,7 @@
 //! (the store only holds such values); an IOC whose value cannot be read for its type is
 //! logged and left out.
 
+mod grams;
 mod index;
 pub(crate) mod ip;
 pub(crate) mod patterns;

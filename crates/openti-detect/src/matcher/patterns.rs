@@ -2,6 +2,15 @@
 //! observed value — Aho-Corasick automata for StartWith/EndWith/Contains and regex sets for
 //! Regex.
 //!
+//! # Engines
+//! - StartWith walks an automaton anchored at the first byte, EndWith one built from reversed
+//!   patterns anchored at the last byte: both stop at the first byte no pattern continues
+//!   with. A DFA while its table stays small, else a contiguous NFA.
+//! - Contains reads every byte: a DFA while its table fits in cache (1 MiB), else the q-gram
+//!   filter of `grams.rs`, whose working set stays in cache at any size.
+//! - Regex: `RegexSet`s of at most 64 patterns (compile time and size limits stay bounded),
+//!   compiled with the flags of `openti_model::values::compile_ioc_regex`.
+//!
 //! # Why layers and tombstones
 //! An automaton or a regex set cannot be changed in place; rebuilding one costs time
 //! proportional to all its patterns (tens of milliseconds for tens of thousands of
@@ -31,6 +40,7 @@ use openti_model::values::build_ioc_regex_set;
 use openti_model::IocType;
 use regex::RegexSet;
 
+use super::grams::Grams;
 use super::postings::Postings;
 use super::sharded::Sharded;
 
@@ -299,15 +309,24 @@ impl<E: Engine> Bucket<E> {
 /// Estimated DFA size up to which a layer is compiled to a DFA: a DFA scans a byte with one
 /// table lookup, several times faster than an NFA that follows failure links, but its table
 /// has a row per state (up to one per pattern byte) and a column per byte class. Larger
-/// layers use a contiguous NFA (a few bytes per state).
-///
-/// Contains scans every byte of every value, so it gets the larger budget; anchored walks
-/// stop after a few bytes, where an NFA is nearly as fast.
-fn dfa_max_bytes(anchor: Anchor) -> usize {
-    match anchor {
-        Anchor::Anywhere => 16 << 20,
-        Anchor::Start | Anchor::End => 4 << 20,
+/// anchored layers use a contiguous NFA (a few bytes per state): their walks stop after a
+/// few bytes, where an NFA is nearly as fast.
+const DFA_MAX_BYTES: usize = 4 << 20;
+
+/// DFA size above which a Contains layer uses the gram filter ([`Grams`]) instead: Contains
+/// reads every byte, and once the table outgrows the cache each byte is a cache miss.
+const CONTAINS_DFA_MAX_BYTES: usize = 1 << 20;
+
+/// Whether a Contains layer of `patterns` is better served by the gram filter.
+fn use_grams(patterns: &[Vec<u8>]) -> bool {
+    if !patterns.iter().any(|p| p.len() >= 4) {
+        return false;
     }
+    // Tests use it for all but the smallest layers, so property tests cover both engines.
+    if cfg!(test) {
+        return patterns.len() >= 3;
+    }
+    dfa_size_bound(patterns) > CONTAINS_DFA_MAX_BYTES
 }
 
 /// An upper bound on the DFA table of `patterns`: states ≤ pattern bytes + 1, byte classes ≤
@@ -332,6 +351,8 @@ pub(crate) enum Ac {
     Dfa(dfa::DFA),
     Nfa(nfa::contiguous::NFA),
     Noncontiguous(nfa::noncontiguous::NFA),
+    /// Large Contains layers.
+    Grams(Box<Grams>),
     Empty,
 }
 
@@ -346,23 +367,7 @@ impl Engine for Ac {
                 _ => p.as_bytes().to_vec(),
             })
             .collect();
-        if dfa_size_bound(&bytes) <= dfa_max_bytes(anchor) {
-            let start = if anchor == Anchor::Anywhere { StartKind::Unanchored } else { StartKind::Anchored };
-            if let Ok(d) = dfa::Builder::new().match_kind(MatchKind::Standard).start_kind(start).build(&bytes) {
-                return Ac::Dfa(d);
-            }
-        }
-        match nfa::contiguous::Builder::new().match_kind(MatchKind::Standard).build(&bytes) {
-            Ok(n) => Ac::Nfa(n),
-            // The contiguous NFA has a smaller state-id space; the other one is the fallback.
-            Err(_) => match nfa::noncontiguous::Builder::new().match_kind(MatchKind::Standard).build(&bytes) {
-                Ok(n) => Ac::Noncontiguous(n),
-                Err(e) => {
-                    tracing::error!(patterns = patterns.len(), error = %e, "cannot compile an IOC pattern automaton; its IOCs will not match");
-                    Ac::Empty
-                }
-            },
-        }
+        Ac::build_bytes(anchor, &bytes)
     }
 
     fn memory(&self) -> usize {
@@ -370,20 +375,46 @@ impl Engine for Ac {
             Ac::Dfa(a) => a.memory_usage(),
             Ac::Nfa(a) => a.memory_usage(),
             Ac::Noncontiguous(a) => a.memory_usage(),
+            Ac::Grams(g) => g.memory(),
             Ac::Empty => 0,
         }
     }
 }
 
 impl Ac {
+    /// Compiles patterns already in the byte order of the walk (reversed for EndWith).
+    pub(crate) fn build_bytes(anchor: Anchor, bytes: &[Vec<u8>]) -> Ac {
+        if anchor == Anchor::Anywhere && use_grams(bytes) {
+            return Ac::Grams(Box::new(Grams::build(bytes)));
+        }
+        if dfa_size_bound(bytes) <= DFA_MAX_BYTES {
+            let start = if anchor == Anchor::Anywhere { StartKind::Unanchored } else { StartKind::Anchored };
+            if let Ok(d) = dfa::Builder::new().match_kind(MatchKind::Standard).start_kind(start).build(bytes) {
+                return Ac::Dfa(d);
+            }
+        }
+        match nfa::contiguous::Builder::new().match_kind(MatchKind::Standard).build(bytes) {
+            Ok(n) => Ac::Nfa(n),
+            // The contiguous NFA has a smaller state-id space; the other one is the fallback.
+            Err(_) => match nfa::noncontiguous::Builder::new().match_kind(MatchKind::Standard).build(bytes) {
+                Ok(n) => Ac::Noncontiguous(n),
+                Err(e) => {
+                    tracing::error!(patterns = bytes.len(), error = %e, "cannot compile an IOC pattern automaton; its IOCs will not match");
+                    Ac::Empty
+                }
+            },
+        }
+    }
+
     /// Calls `f` with the index of every pattern found in `hay` where `anchor` wants it.
     /// Overlapping occurrences of one pattern may be reported more than once.
     #[inline]
-    fn scan(&self, anchor: Anchor, hay: &[u8], f: impl FnMut(usize)) {
+    pub(crate) fn scan(&self, anchor: Anchor, hay: &[u8], f: impl FnMut(usize)) {
         match self {
             Ac::Dfa(a) => scan(a, anchor, hay, f),
             Ac::Nfa(a) => scan(a, anchor, hay, f),
             Ac::Noncontiguous(a) => scan(a, anchor, hay, f),
+            Ac::Grams(g) => g.scan(hay, f),
             Ac::Empty => {}
         }
     }
@@ -426,7 +457,7 @@ fn walk_anchored<A: Automaton>(a: &A, bytes: impl Iterator<Item = u8>, mut f: im
 /// Every pattern ending at every position (an overlapping search, without the iterator's
 /// bookkeeping).
 #[inline]
-fn walk_unanchored<A: Automaton>(a: &A, hay: &[u8], mut f: impl FnMut(usize)) {
+pub(crate) fn walk_unanchored<A: Automaton>(a: &A, hay: &[u8], mut f: impl FnMut(usize)) {
     let Ok(mut sid) = a.start_state(Anchored::No) else { return };
     for &byte in hay {
         sid = a.next_state(Anchored::No, sid, byte);

@@ -509,8 +509,37 @@ mod properties {
             .prop_map(|(s, h, p, path)| format!("{s}{h}{p}{path}"))
     }
 
+    /// Normal forms of values the observables below produce: fragments are cut from them
+    /// (so that they match, or nearly match, often) or are random.
+    const SOURCES: [&str; 8] = [
+        "https://evil.com:8080/a/b",
+        "http://a.notevil.co/x.exe",
+        "evil.x-y.com",
+        "b.a.co",
+        "mimikatz.exe",
+        "\u{e9}vil.exe",
+        "c:\\windows\\system32\\cmd.exe",
+        "http://x-y.b/c.exe#f",
+    ];
+
     fn fragment() -> impl Strategy<Value = String> {
-        "[abceiloxv./-]{1,5}"
+        let cut = (
+            select(&SOURCES[..]),
+            any::<prop::sample::Index>(),
+            1usize..9,
+            prop::option::of(select(vec!['x', '.', '/', 'e'])),
+        )
+            .prop_map(|(src, start, len, mutate)| {
+                let chars: Vec<char> = src.chars().collect();
+                let from = start.index(chars.len());
+                let mut piece: String = chars[from..(from + len).min(chars.len())].iter().collect();
+                if let Some(c) = mutate {
+                    piece.pop();
+                    piece.push(c);
+                }
+                piece
+            });
+        prop_oneof![3 => cut, 1 => "[abceiloxv./-]{1,5}"]
     }
 
     fn ioc_value(t: IocType, f: DetectionFunction) -> BoxedStrategy<String> {
@@ -545,7 +574,7 @@ mod properties {
                 select(vec!["^mimi", r"\.EXE$", "system32", r"^c:\\", "évil", r"\\a$"]).prop_map(String::from).boxed()
             }
             (FileName, Equals) => select(&FILES[..]).prop_map(String::from).boxed(),
-            (FileName, _) => "[acdeilmx.é]{1,4}".boxed(),
+            (FileName, _) => prop_oneof![fragment(), "[acdeilmx.é]{1,4}"].boxed(),
         }
     }
 
