@@ -4,8 +4,11 @@
 use serde::de::{Deserializer as _, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
+use std::borrow::Cow;
+
+use super::values::Parts;
 use super::LineError;
-use crate::event::Event;
+use crate::event::{Event, Raw};
 
 /// The largest record (line or JSON array element) an adapter accepts. A telemetry event is a
 /// few KiB at most; anything bigger is a broken forwarder or an attempt to make the matcher
@@ -81,6 +84,18 @@ pub(crate) fn for_each_json_record<'a, F>(
         let result = line_text(line).and_then(&parse);
         emit(result.map_err(|message| LineError::new(number, message)));
     }
+}
+
+/// Runs `map` on every JSON record of a body ([`for_each_json_record`]) and emits each
+/// mapped record as an event whose raw evidence is the record's text.
+pub(crate) fn for_each_json_event<'a>(
+    body: &'a [u8],
+    emit: &mut dyn FnMut(Result<Event<'a>, LineError>),
+    map: fn(&'a str) -> Result<Parts<'a>, String>,
+) {
+    for_each_json_record(body, emit, |text| {
+        map(text).map(|parts| parts.into_event(Raw::Text(Cow::Borrowed(text))))
+    });
 }
 
 /// A JSON array body. Elements are parsed one by one as they are read, so a syntax error

@@ -17,10 +17,10 @@ use std::fmt;
 use serde::de::{Deserializer, Visitor};
 use serde::Deserialize;
 
-use super::body::for_each_json_record;
+use super::body::for_each_json_event;
 use super::values::{parse_timestamp, present, Observables, Parts, Subject};
 use super::{Adapter, Format, LineError};
-use crate::event::{Event, Field, Raw};
+use crate::event::{Event, Field};
 
 /// The `native` adapter.
 #[derive(Debug, Clone, Copy, Default)]
@@ -32,9 +32,7 @@ impl Adapter for NativeAdapter {
     }
 
     fn parse<'a>(&self, body: &'a [u8], emit: &mut dyn FnMut(Result<Event<'a>, LineError>)) {
-        for_each_json_record(body, emit, |text| {
-            map(text).map(|parts| parts.into_event(Raw::Text(Cow::Borrowed(text))))
-        });
+        for_each_json_event(body, emit, map);
     }
 }
 
@@ -180,6 +178,7 @@ fn map(line: &str) -> Result<Parts<'_>, String> {
 mod tests {
     use super::super::parse_all;
     use super::*;
+    use crate::event::Raw;
 
     #[test]
     fn maps_the_spec_example() {

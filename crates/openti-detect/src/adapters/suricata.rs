@@ -21,11 +21,11 @@
 
 use std::borrow::Cow;
 
-use super::body::for_each_json_record;
+use super::body::for_each_json_event;
 use super::values::{http_url, parse_timestamp, present, Observables, Parts};
 use super::walk::{walk_json_text, Scalar, Sink};
 use super::{Adapter, Format, LineError};
-use crate::event::{Event, Field, Raw};
+use crate::event::{Event, Field};
 
 /// The `suricata` adapter.
 #[derive(Debug, Clone, Copy, Default)]
@@ -37,9 +37,7 @@ impl Adapter for SuricataAdapter {
     }
 
     fn parse<'a>(&self, body: &'a [u8], emit: &mut dyn FnMut(Result<Event<'a>, LineError>)) {
-        for_each_json_record(body, emit, |text| {
-            map(text).map(|parts| parts.into_event(Raw::Text(Cow::Borrowed(text))))
-        });
+        for_each_json_event(body, emit, map);
     }
 }
 

@@ -3,11 +3,9 @@
 //! shape of exports such as OTRF Security-Datasets. The mapping itself lives in
 //! `windows.rs`, shared with the [`evtx`](super::evtx) adapter.
 
-use std::borrow::Cow;
-
-use super::body::for_each_json_record;
+use super::body::for_each_json_event;
 use super::{windows, Adapter, Format, LineError};
-use crate::event::{Event, Raw};
+use crate::event::Event;
 
 /// The `sysmon` adapter.
 #[derive(Debug, Clone, Copy, Default)]
@@ -19,8 +17,6 @@ impl Adapter for SysmonAdapter {
     }
 
     fn parse<'a>(&self, body: &'a [u8], emit: &mut dyn FnMut(Result<Event<'a>, LineError>)) {
-        for_each_json_record(body, emit, |text| {
-            windows::map_text(text).map(|parts| parts.into_event(Raw::Text(Cow::Borrowed(text))))
-        });
+        for_each_json_event(body, emit, windows::map_text);
     }
 }

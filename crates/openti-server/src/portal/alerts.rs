@@ -128,7 +128,7 @@ pub async fn queue(
             h1 { "Alerts" }
             p.live-indicator id="live-indicator" hidden { span.dot aria-hidden="true" {} "Live" }
         }
-        form.filters method="get" action={ (BASE) "/alerts" } role="search" aria-label="Filter alerts" {
+        (layout::filters("/alerts", "Filter alerts", html! {
             div.field {
                 label for="f-status" { "Status" }
                 select id="f-status" name="status" { (layout::options(&statuses, &filter.status, Some("Any status"))) }
@@ -141,11 +141,7 @@ pub async fn queue(
                 label for="f-device" { "Device" }
                 input type="search" id="f-device" name="device" value=(filter.device) placeholder="Name or id";
             }
-            div.field.actions {
-                button.primary type="submit" { "Apply" }
-                a.button href={ (BASE) "/alerts" } { "Clear" }
-            }
-        }
+        }))
         p.visually-hidden id="live-status" role="status" aria-live="polite" {}
         (layout::table_wrap("Alert queue", html! {
             table.queue.cards-on-phone {

@@ -69,7 +69,7 @@ pub async fn list(State(state): State<SharedState>, SignedIn(session): SignedIn,
             }
         }
         (layout::notice(filter.done.as_deref()))
-        form.filters method="get" action={ (BASE) "/definitions" } role="search" aria-label="Filter definitions" {
+        (layout::filters("/definitions", "Filter definitions", html! {
             div.field.grow {
                 label for="f-q" { "Search" }
                 input type="search" id="f-q" name="q" value=(q) placeholder="Title or name";
@@ -79,11 +79,7 @@ pub async fn list(State(state): State<SharedState>, SignedIn(session): SignedIn,
                 select id="f-severity" name="severity" { (layout::options(AlertSeverity::NAMES, severity, Some("Any severity"))) }
             }
             (enabled_select("f-enabled", &filter.enabled))
-            div.field.actions {
-                button.primary type="submit" { "Apply" }
-                a.button href={ (BASE) "/definitions" } { "Clear" }
-            }
-        }
+        }))
         (layout::table_wrap("Alert definitions", html! {
             table.cards-on-phone {
                 thead {
@@ -352,7 +348,8 @@ fn invalid(session: &SessionCtx, title: &str, body: Markup) -> Response {
     (StatusCode::BAD_REQUEST, layout::page(session, Nav::Definitions, title, body)).into_response()
 }
 
-fn store_input_error(e: openti_store::StoreError) -> Result<InputError, PortalError> {
+/// Store errors a form can show (quota, invalid input); anything else is the server's.
+pub(super) fn store_input_error(e: openti_store::StoreError) -> Result<InputError, PortalError> {
     match e {
         openti_store::StoreError::QuotaExceeded { .. } | openti_store::StoreError::Invalid(_) => {
             Ok(InputError { code: openti_model::ErrorCode::BadRequest, target: None, message: e.to_string() })
@@ -420,7 +417,7 @@ pub async fn update(
 #[derive(Deserialize)]
 pub struct EnabledForm {
     #[serde(default)]
-    enabled: String,
+    pub enabled: String,
 }
 
 pub async fn set_enabled(
@@ -444,22 +441,8 @@ pub async fn delete_form(State(state): State<SharedState>, SignedIn(session): Si
     let mut count = odata::Query::new("Id", 1).filter(format!("AlertDefinitionId eq {id}"));
     count.select = Some("Id".into());
     let iocs = odata::run(&state, session.user.tenant_id, &INDICATOR_OF_COMPROMISE, &count).await?.total.unwrap_or(0);
-    let body = html! {
-        nav.crumbs aria-label="Breadcrumb" {
-            a href={ (BASE) "/definitions" } { "Alert definitions" } " › "
-            a href={ (BASE) "/definitions/" (id) } { "#" (id) } " › " span { "Delete" }
-        }
-        h1 { "Delete this alert definition?" }
-        div.panel.danger-zone {
-            p { "“" strong { (d.title) } "” and its " strong data-ioc-count { (iocs) } " IOCs will be deleted. Alerts it already raised stay." }
-            form.inline method="post" action={ (BASE) "/definitions/" (id) "/delete" } {
-                (layout::csrf(&session))
-                button.danger type="submit" { "Delete definition and IOCs" }
-            }
-            " "
-            a.button href={ (BASE) "/definitions/" (id) } { "Keep it" }
-        }
-    };
+    let consequences = html! { "“" strong { (d.title) } "” and its " strong data-ioc-count { (iocs) } " IOCs will be deleted. Alerts it already raised stay." };
+    let body = layout::confirm_delete(&session, "/definitions", "Alert definitions", id, "Delete this alert definition?", consequences, "Delete definition and IOCs");
     Ok(layout::page(&session, Nav::Definitions, "Delete alert definition", body))
 }
 

@@ -13,7 +13,7 @@ use openti_model::{DetectionFunction, IndicatorOfCompromise, InputError, IocDraf
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::definitions::{self, enabled_filter, enabled_select};
+use super::definitions::{self, enabled_filter, enabled_select, EnabledForm};
 use super::layout::{self, bool_of, int_of, opt_str, str_of, Nav};
 use super::odata::{self, contains, literal, Listing};
 use super::session::{Id, SessionCtx, SignedIn};
@@ -81,29 +81,23 @@ pub async fn query_list(state: &SharedState, session: &SessionCtx, filter: &IocF
 }
 
 pub fn filter_form(path: &str, filter: &IocFilter, with_definition: bool) -> Markup {
-    html! {
-        form.filters method="get" action={ (BASE) (path) } role="search" aria-label="Filter IOCs" {
-            div.field.grow {
-                label for="i-q" { "Search values" }
-                input type="search" id="i-q" name="q" value=(filter.query()) placeholder="e.g. evil.example";
-            }
-            div.field {
-                label for="i-type" { "Type" }
-                select id="i-type" name="type" { (layout::options(definitions::ioc_types(), filter.ioc_type(), Some("Any type"))) }
-            }
-            (enabled_select("i-enabled", &filter.enabled))
-            @if with_definition {
-                div.field.small {
-                    label for="i-definition" { "Definition Id" }
-                    input type="text" inputmode="numeric" pattern="[0-9]*" id="i-definition" name="definition" value=(filter.definition.trim());
-                }
-            }
-            div.field.actions {
-                button.primary type="submit" { "Apply" }
-                a.button href={ (BASE) (path) } { "Clear" }
+    layout::filters(path, "Filter IOCs", html! {
+        div.field.grow {
+            label for="i-q" { "Search values" }
+            input type="search" id="i-q" name="q" value=(filter.query()) placeholder="e.g. evil.example";
+        }
+        div.field {
+            label for="i-type" { "Type" }
+            select id="i-type" name="type" { (layout::options(definitions::ioc_types(), filter.ioc_type(), Some("Any type"))) }
+        }
+        (enabled_select("i-enabled", &filter.enabled))
+        @if with_definition {
+            div.field.small {
+                label for="i-definition" { "Definition Id" }
+                input type="text" inputmode="numeric" pattern="[0-9]*" id="i-definition" name="definition" value=(filter.definition.trim());
             }
         }
-    }
+    })
 }
 
 pub fn table(rows: &[Map<String, Value>], with_definition: bool) -> Markup {
@@ -349,10 +343,7 @@ fn store_error(e: openti_store::StoreError) -> Result<InputError, PortalError> {
         openti_store::StoreError::MissingDefinition { .. } => {
             Ok(InputError::new(openti_model::ErrorCode::BadRequest, "AlertDefinition", "Choose an alert definition of yours."))
         }
-        openti_store::StoreError::QuotaExceeded { .. } | openti_store::StoreError::Invalid(_) => {
-            Ok(InputError { code: openti_model::ErrorCode::BadRequest, target: None, message: e.to_string() })
-        }
-        other => Err(other.into()),
+        other => definitions::store_input_error(other),
     }
 }
 
@@ -403,12 +394,6 @@ pub async fn update(State(state): State<SharedState>, SignedIn(session): SignedI
     invalid(&state, &session, &format!("{BASE}/iocs/{id}"), &form, error, "Save changes").await
 }
 
-#[derive(Deserialize)]
-pub struct EnabledForm {
-    #[serde(default)]
-    enabled: String,
-}
-
 pub async fn set_enabled(State(state): State<SharedState>, SignedIn(session): SignedIn, Id(id): Id, Form(form): Form<EnabledForm>) -> Result<Response, PortalError> {
     session.require_admin()?;
     let i = load(&state, &session, id).await?;
@@ -422,19 +407,8 @@ pub async fn set_enabled(State(state): State<SharedState>, SignedIn(session): Si
 pub async fn delete_form(State(state): State<SharedState>, SignedIn(session): SignedIn, Id(id): Id) -> Result<Response, PortalError> {
     session.require_admin()?;
     let i = load(&state, &session, id).await?;
-    let body = html! {
-        nav.crumbs aria-label="Breadcrumb" { a href={ (BASE) "/iocs" } { "IOCs" } " › " a href={ (BASE) "/iocs/" (id) } { "#" (id) } " › " span { "Delete" } }
-        h1 { "Delete this IOC?" }
-        div.panel.danger-zone {
-            p { (i.ioc_type.as_str()) " " code { (i.value) } " will stop matching. Alerts it already raised stay." }
-            form.inline method="post" action={ (BASE) "/iocs/" (id) "/delete" } {
-                (layout::csrf(&session))
-                button.danger type="submit" { "Delete IOC" }
-            }
-            " "
-            a.button href={ (BASE) "/iocs/" (id) } { "Keep it" }
-        }
-    };
+    let consequences = html! { (i.ioc_type.as_str()) " " code { (i.value) } " will stop matching. Alerts it already raised stay." };
+    let body = layout::confirm_delete(&session, "/iocs", "IOCs", id, "Delete this IOC?", consequences, "Delete IOC");
     Ok(layout::page(&session, Nav::Iocs, "Delete IOC", body))
 }
 

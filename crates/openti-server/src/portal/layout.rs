@@ -114,6 +114,42 @@ pub fn csrf(session: &SessionCtx) -> Markup {
     html! { input type="hidden" name="csrf" value=(session.csrf); }
 }
 
+/// A list's filter form: a GET to `{BASE}{path}` with the given fields, then Apply and a
+/// Clear link back to the unfiltered list.
+pub fn filters(path: &str, label: &str, fields: Markup) -> Markup {
+    html! {
+        form.filters method="get" action={ (BASE) (path) } role="search" aria-label=(label) {
+            (fields)
+            div.field.actions {
+                button.primary type="submit" { "Apply" }
+                a.button href={ (BASE) (path) } { "Clear" }
+            }
+        }
+    }
+}
+
+/// The body of the page that confirms deleting the record at `{BASE}{list_path}/{id}`:
+/// crumbs back to the list and the record, what deleting does, a button that posts to
+/// `…/delete`, and a link back to the record.
+pub fn confirm_delete(session: &SessionCtx, list_path: &str, list_label: &str, id: i64, heading: &str, consequences: Markup, button: &str) -> Markup {
+    html! {
+        nav.crumbs aria-label="Breadcrumb" {
+            a href={ (BASE) (list_path) } { (list_label) } " › "
+            a href={ (BASE) (list_path) "/" (id) } { "#" (id) } " › " span { "Delete" }
+        }
+        h1 { (heading) }
+        div.panel.danger-zone {
+            p { (consequences) }
+            form.inline method="post" action={ (BASE) (list_path) "/" (id) "/delete" } {
+                (csrf(session))
+                button.danger type="submit" { (button) }
+            }
+            " "
+            a.button href={ (BASE) (list_path) "/" (id) } { "Keep it" }
+        }
+    }
+}
+
 pub fn severity_badge(severity: &str) -> Markup {
     let class = match severity {
         "High" => "sev sev-high",
