@@ -303,8 +303,25 @@ impl Inner {
                     }
                 }
             }
+            IndexChange::DeleteIocsOfDefinition(id) => {
+                if let Some(iocs) = self.by_def.remove(id) {
+                    for (ioc_id, ()) in iocs.iter() {
+                        self.remove_ioc(*ioc_id);
+                    }
+                }
+            }
+            IndexChange::ClearIocs => {
+                let defs = std::mem::take(&mut self.defs);
+                *self = Inner::new();
+                self.defs = defs;
+            }
             IndexChange::Clear => *self = Inner::new(),
         }
+    }
+
+    pub fn ioc(&self, id: i64) -> Option<super::IocInfo> {
+        let r = self.iocs.get(&id)?;
+        Some(super::IocInfo { ioc_type: r.ioc_type, definition_id: r.def_id, value: r.value.to_string() })
     }
 
     pub fn upsert_ioc(&mut self, ioc: &IndexedIoc) {

@@ -89,6 +89,15 @@ pub struct Match {
     pub value: String,
 }
 
+/// What the index knows of an indexed IOC (alerts name it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IocInfo {
+    pub ioc_type: IocType,
+    pub definition_id: i64,
+    /// In normal form.
+    pub value: String,
+}
+
 /// A change to a tenant's IOCs or definitions, as the store's change feed reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IndexChange {
@@ -99,6 +108,10 @@ pub enum IndexChange {
     UpsertDefinition(IndexedDefinition),
     /// Delete a definition and its IOCs.
     DeleteDefinition(i64),
+    /// Delete every IOC of a definition; the definition stays.
+    DeleteIocsOfDefinition(i64),
+    /// Delete every IOC; definitions stay.
+    ClearIocs,
     /// Delete everything.
     Clear,
 }
@@ -158,6 +171,12 @@ impl TenantIndex {
     /// microsecond as `now` counts as expired.
     pub fn match_event(&self, event: &Event<'_>, now: DateTime<Utc>, out: &mut Vec<Match>) {
         self.inner.match_event(event, now.timestamp_micros(), out);
+    }
+
+    /// The type, definition and value of an indexed IOC (one that is enabled); `None` for
+    /// any other id.
+    pub fn ioc(&self, id: i64) -> Option<IocInfo> {
+        self.inner.ioc(id)
     }
 
     /// Number of indexed IOCs (enabled ones, including expired ones and those of disabled

@@ -690,6 +690,8 @@ mod properties {
         Delete(i64),
         Definition(i64, bool),
         DeleteDefinition(i64),
+        DeleteIocsOfDefinition(i64),
+        ClearIocs,
         Clear,
     }
 
@@ -699,6 +701,8 @@ mod properties {
             4 => (1i64..25).prop_map(Step::Delete),
             3 => (1i64..=4, 0u8..10).prop_map(|(d, e)| Step::Definition(d, e < 7)),
             1 => (1i64..=4).prop_map(Step::DeleteDefinition),
+            1 => (1i64..=4).prop_map(Step::DeleteIocsOfDefinition),
+            1 => Just(Step::ClearIocs),
             1 => Just(Step::Clear),
         ]
     }
@@ -761,6 +765,14 @@ mod properties {
                             model.retain(|_, i| i.definition_id != *id);
                             changes.push(IndexChange::DeleteDefinition(*id));
                         }
+                        Step::DeleteIocsOfDefinition(id) => {
+                            model.retain(|_, i| i.definition_id != *id);
+                            changes.push(IndexChange::DeleteIocsOfDefinition(*id));
+                        }
+                        Step::ClearIocs => {
+                            model.clear();
+                            changes.push(IndexChange::ClearIocs);
+                        }
                         Step::Clear => {
                             defs.clear();
                             model.clear();
@@ -780,6 +792,18 @@ mod properties {
             let iocs: Vec<IndexedIoc> = model.values().cloned().collect();
             let scratch = TenantIndex::build(defs.iter().map(|(id, e)| IndexedDefinition { id: *id, enabled: *e }), iocs.clone());
             prop_assert_eq!(index.len(), scratch.len());
+            // Every enabled IOC answers `ioc` with its own type, definition and value.
+            for i in &iocs {
+                let info = index.ioc(i.id);
+                if i.enabled {
+                    prop_assert_eq!(
+                        info,
+                        Some(IocInfo { ioc_type: i.ioc_type, definition_id: i.definition_id, value: i.value.clone() })
+                    );
+                } else {
+                    prop_assert_eq!(info, None);
+                }
+            }
             check(&index, &defs, &iocs, &probes)?;
             check(&scratch, &defs, &iocs, &probes)?;
             for obs in &probes {
