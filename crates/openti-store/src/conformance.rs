@@ -8,7 +8,7 @@ use chrono::{Duration, TimeZone, Utc};
 use openti_model::{AlertCategory, AlertSeverity, DefinitionDraft, DetectionFunction, IocDraft, IocType};
 use uuid::Uuid;
 
-use crate::{App, Change, Hit, Quotas, SecretRecord, Store, StoreError};
+use crate::{App, Change, DetectionIoc, DeviceSeen, Hit, Quotas, SecretRecord, Sighting, Store, StoreError};
 
 fn now() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).single().expect("valid time")
@@ -46,6 +46,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
     tenants_are_isolated(store.as_ref()).await;
     alerts_group_by_definition_device_and_day(store.as_ref()).await;
     snapshot_agrees_with_feed(store.as_ref()).await;
+    snapshot_carries_what_the_matcher_needs(store.as_ref()).await;
+    telemetry_stats_add_up(store.as_ref()).await;
 }
 
 async fn tenant(store: &dyn Store, name: &str) -> Uuid {
@@ -197,4 +199,100 @@ pub async fn snapshot_agrees_with_feed(store: &dyn Store) {
     assert_eq!(snapshot.seq, store.feed().committed(), "the snapshot includes every committed change");
     let mine = snapshot.tenants.iter().find(|c| c.tenant_id == t).unwrap();
     assert_eq!((mine.definitions.len(), mine.iocs.len()), (1, 1));
+}
+
+pub async fn snapshot_carries_what_the_matcher_needs(store: &dyn Store) {
+    let t = tenant(store, "lean").await;
+    let other = tenant(store, "lean-other").await;
+    let defs = store.create_definitions(t, &[definition_draft("L1."), definition_draft("L2.")], "t", now()).await.unwrap();
+    let mut drafts = vec![
+        ioc_draft(defs[0].id, "lean.example", DetectionFunction::EndWith),
+        IocDraft {
+            ioc_type: IocType::FileName,
+            // Quotes, backslashes and non-ASCII text survive whatever encoding the store uses.
+            value: r#"^c:\temp\"é"[0-9]+\.exe$"#.into(),
+            detection_function: DetectionFunction::Regex,
+            enabled: false,
+            expires_at: Some(now() + Duration::milliseconds(86_400_123)),
+            alert_definition_id: defs[1].id,
+        },
+        IocDraft {
+            ioc_type: IocType::Sha256,
+            value: "a".repeat(64),
+            detection_function: DetectionFunction::Equals,
+            enabled: true,
+            expires_at: Some(now() - Duration::days(1)),
+            alert_definition_id: defs[1].id,
+        },
+    ];
+    drafts.extend((0..20).map(|i| ioc_draft(defs[0].id, &format!("n{i}.lean.example"), DetectionFunction::Equals)));
+    let created = store.create_iocs(t, &drafts, "t", now()).await.unwrap();
+    let theirs = store.create_definitions(other, &[definition_draft("O.")], "t", now()).await.unwrap()[0].id;
+    store.create_iocs(other, &[ioc_draft(theirs, "other.example", DetectionFunction::Equals)], "t", now()).await.unwrap();
+    // Statistics are not the matcher's business and must not disturb the snapshot.
+    store.record_telemetry_stats(t, &[], &[Sighting { ioc_id: created[0].id, hits: 3, last_seen: now() }]).await.unwrap();
+
+    let snapshot = store.detection_snapshot().await.unwrap();
+    let mine = snapshot.tenants.iter().find(|c| c.tenant_id == t).expect("tenant in snapshot");
+    let mut got = mine.iocs.clone();
+    got.sort_by_key(|i| i.id);
+    let expected: Vec<DetectionIoc> = created.iter().map(DetectionIoc::from).collect();
+    assert_eq!(got, expected, "every IOC, disabled and expired ones included, with each field as stored");
+    let disabled = got.iter().find(|i| i.ioc_type == IocType::FileName).unwrap();
+    assert_eq!((disabled.enabled, disabled.expires_at), (false, Some(now() + Duration::milliseconds(86_400_123))));
+    assert_eq!(mine.definitions.iter().map(|d| d.id).collect::<Vec<_>>(), defs.iter().map(|d| d.id).collect::<Vec<_>>());
+    let theirs = snapshot.tenants.iter().find(|c| c.tenant_id == other).expect("other tenant in snapshot");
+    assert_eq!(theirs.iocs.iter().map(|i| i.value.as_str()).collect::<Vec<_>>(), ["other.example"]);
+}
+
+pub async fn telemetry_stats_add_up(store: &dyn Store) {
+    use openti_odata::{parse_collection_query, QueryLimits};
+    let t = tenant(store, "stats").await;
+    let other = tenant(store, "stats-other").await;
+    let d = store.create_definitions(t, &[definition_draft("St.")], "t", now()).await.unwrap()[0].id;
+    let iocs = store
+        .create_iocs(t, &[ioc_draft(d, "st1.example", DetectionFunction::Equals), ioc_draft(d, "st2.example", DetectionFunction::Equals)], "t", now())
+        .await
+        .unwrap();
+    let od = store.create_definitions(other, &[definition_draft("Ot.")], "t", now()).await.unwrap()[0].id;
+    let theirs = store.create_iocs(other, &[ioc_draft(od, "ot.example", DetectionFunction::Equals)], "t", now()).await.unwrap()[0].id;
+    let seen = |id: &str, name: Option<&str>, first: i64, last: i64, events: i64| DeviceSeen {
+        device_id: id.into(),
+        device_name: name.map(str::to_string),
+        first_seen: now() + Duration::minutes(first),
+        last_seen: now() + Duration::minutes(last),
+        events,
+    };
+    // More devices than one statement takes, and one device twice in a call.
+    let mut devices: Vec<DeviceSeen> = (0..1203).map(|i| seen(&format!("bulk-{i:04}"), None, 0, 0, 1)).collect();
+    devices.push(seen("pc-1", Some("first-name"), 0, 10, 2));
+    devices.push(seen("pc-1", None, -5, 3, 1));
+    let sightings = [
+        Sighting { ioc_id: iocs[0].id, hits: 2, last_seen: now() + Duration::minutes(10) },
+        Sighting { ioc_id: iocs[0].id, hits: 1, last_seen: now() },
+        // Another tenant's IOC is not this tenant's to count.
+        Sighting { ioc_id: theirs, hits: 5, last_seen: now() },
+    ];
+    store.record_telemetry_stats(t, &devices, &sightings).await.unwrap();
+    store
+        .record_telemetry_stats(t, &[seen("pc-1", Some("renamed"), 1, 20, 4)], &[Sighting { ioc_id: iocs[0].id, hits: 1, last_seen: now() }])
+        .await
+        .unwrap();
+    let counted = store.get_ioc(t, iocs[0].id).await.unwrap().unwrap();
+    assert_eq!((counted.hit_count, counted.last_seen_at), (4, Some(now() + Duration::minutes(10))), "hits add up, last seen is the latest");
+    let untouched = store.get_ioc(t, iocs[1].id).await.unwrap().unwrap();
+    assert_eq!((untouched.hit_count, untouched.last_seen_at), (0, None));
+    assert_eq!(store.get_ioc(other, theirs).await.unwrap().unwrap().hit_count, 0, "tenants are isolated");
+
+    let devices_of = |raw: &str| parse_collection_query(&openti_model::schema::DEVICE, Some(raw), &QueryLimits::default()).unwrap();
+    let page = store.query(t, &devices_of("$filter=DeviceId eq 'pc-1'&$count=true"), 10).await.unwrap();
+    assert_eq!(page.rows.len(), 1, "one row per device");
+    let pc = &page.rows[0];
+    assert_eq!(pc["DeviceName"], "renamed", "the latest name wins");
+    assert_eq!(pc["EventCount"], 7);
+    assert_eq!(pc["FirstSeen"], openti_model::format_timestamp(now() - Duration::minutes(5)));
+    assert_eq!(pc["LastSeen"], openti_model::format_timestamp(now() + Duration::minutes(20)));
+    let all = store.query(t, &devices_of("$count=true"), 1).await.unwrap();
+    assert_eq!(all.count, Some(1204), "every device of the bulk is recorded");
+    assert_eq!(store.query(other, &devices_of("$count=true"), 1).await.unwrap().count, Some(0));
 }

@@ -124,7 +124,8 @@ pub trait Store: UserStore + Send + Sync + 'static {
     /// event is less than 24 hours before it, or opens a new alert. Returns the alerts created
     /// or changed, as wire JSON, with `created` telling which is which.
     async fn record_hits(&self, tenant: Uuid, hits: &[Hit], now: DateTime<Utc>) -> Result<Vec<AlertUpdate>>;
-    /// Adds device sightings and IOC hit counts, batched off the hot path.
+    /// Adds device sightings and IOC hit counts (the server batches them per tenant and
+    /// interval). The same device or IOC may appear more than once: each adds up.
     async fn record_telemetry_stats(&self, tenant: Uuid, devices: &[DeviceSeen], sightings: &[Sighting]) -> Result<()>;
     async fn get_alert(&self, tenant: Uuid, id: i64) -> Result<Option<Map<String, Value>>>;
     async fn update_alert(

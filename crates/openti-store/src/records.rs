@@ -1,7 +1,7 @@
 //! The records the store keeps besides the custom TI entities (which live in openti-model).
 
 use chrono::{DateTime, Utc};
-use openti_model::{AlertDefinition, IndicatorOfCompromise, IocType};
+use openti_model::{AlertDefinition, DetectionFunction, IndicatorOfCompromise, IocType};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -76,12 +76,40 @@ pub struct QueryPage {
     pub next_skiptoken: Option<String>,
 }
 
+/// An IOC as the matcher loads it: what decides matching, and nothing for people to read
+/// (no audit fields, no statistics), so that loading a million of them stays cheap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetectionIoc {
+    pub id: i64,
+    pub alert_definition_id: i64,
+    pub ioc_type: IocType,
+    pub detection_function: DetectionFunction,
+    /// In normal form, as stored.
+    pub value: String,
+    pub enabled: bool,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<&IndicatorOfCompromise> for DetectionIoc {
+    fn from(ioc: &IndicatorOfCompromise) -> Self {
+        DetectionIoc {
+            id: ioc.id,
+            alert_definition_id: ioc.alert_definition_id,
+            ioc_type: ioc.ioc_type,
+            detection_function: ioc.detection_function,
+            value: ioc.value.clone(),
+            enabled: ioc.enabled,
+            expires_at: ioc.expires_at,
+        }
+    }
+}
+
 /// What the matcher loads at start: all of one tenant's detection content.
 #[derive(Debug, Clone, Default)]
 pub struct TenantContent {
     pub tenant_id: Uuid,
     pub definitions: Vec<AlertDefinition>,
-    pub iocs: Vec<IndicatorOfCompromise>,
+    pub iocs: Vec<DetectionIoc>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -14,7 +14,7 @@ use openti_odata::CheckedQuery;
 use openti_model::schema::{EdmType, EntityType, ALERT, ALERT_DEFINITION, INDICATOR_OF_COMPROMISE};
 use openti_model::{
     format_timestamp, timestamp_from_millis, AlertDefinition, DefinitionDraft, DetectionFunction, IndicatorOfCompromise,
-    IocDraft,
+    IocDraft, IocType,
 };
 use serde_json::{Map, Value};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
@@ -30,12 +30,73 @@ use crate::{Actor, Result, Store, StoreError};
 /// of 32766 bound parameters a statement).
 const BULK_ROWS_PER_STATEMENT: usize = 500;
 
+/// Rows per statement of the telemetry statistics (6 parameters a row at most).
+const STATS_ROWS_PER_STATEMENT: usize = 500;
+
+/// IOCs per row of the detection snapshot's query (each row a JSON array of them, ~5 MB).
+const SNAPSHOT_IOCS_PER_CHUNK: i64 = 50_000;
+
+/// One IOC of the detection snapshot, as the `json_array` of its query lists it: id, tenant,
+/// definition, type, function, value, enabled (0 or 1), expiry (epoch milliseconds).
+#[derive(serde::Deserialize)]
+struct SnapshotIoc<'a>(
+    i64,
+    #[serde(borrow)] std::borrow::Cow<'a, str>,
+    i64,
+    IocType,
+    DetectionFunction,
+    String,
+    i64,
+    Option<i64>,
+);
+
+/// Decodes one chunk of the detection snapshot's IOCs, each with the position of its tenant
+/// in `position`. IOCs of tenants not listed there are skipped (none can exist: tenants
+/// cascade to their IOCs).
+fn decode_snapshot_chunk(chunk: &str, position: &std::collections::HashMap<String, usize>) -> Result<Vec<(usize, DetectionIoc)>> {
+    let rows: Vec<SnapshotIoc<'_>> =
+        serde_json::from_str(chunk).map_err(|e| StoreError::Backend(format!("decoding stored indicators: {e}")))?;
+    let mut out = Vec::with_capacity(rows.len());
+    let mut last: Option<(String, usize)> = None;
+    for row in rows {
+        let at = match &last {
+            Some((tenant, at)) if tenant == row.1.as_ref() => *at,
+            _ => {
+                let Some(&at) = position.get(row.1.as_ref()) else { continue };
+                last = Some((row.1.to_string(), at));
+                at
+            }
+        };
+        out.push((
+            at,
+            DetectionIoc {
+                id: row.0,
+                alert_definition_id: row.2,
+                ioc_type: row.3,
+                detection_function: row.4,
+                value: row.5,
+                enabled: row.6 != 0,
+                expires_at: row.7.map(timestamp_from_millis),
+            },
+        ));
+    }
+    Ok(out)
+}
+
+fn distribute(tenants: &mut [TenantContent], iocs: Vec<(usize, DetectionIoc)>) {
+    for (at, ioc) in iocs {
+        tenants[at].iocs.push(ioc);
+    }
+}
+
 pub struct SqliteStore {
     pub(crate) read: SqlitePool,
     pub(crate) write: SqlitePool,
     /// Serialises write transactions with their feed publication.
     write_lock: Mutex<()>,
     feed: ChangeFeed,
+    /// IOCs per chunk of the detection snapshot ([`SNAPSHOT_IOCS_PER_CHUNK`]; tests use less).
+    snapshot_chunk: i64,
 }
 
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {
@@ -193,7 +254,13 @@ impl SqliteStore {
             .fetch_one(&write)
             .await
             .map_err(backend)?;
-        Ok(SqliteStore { read, write, write_lock: Mutex::new(()), feed: ChangeFeed::new(seq) })
+        Ok(SqliteStore {
+            read,
+            write,
+            write_lock: Mutex::new(()),
+            feed: ChangeFeed::new(seq),
+            snapshot_chunk: SNAPSHOT_IOCS_PER_CHUNK,
+        })
     }
 
     async fn begin(&self) -> Result<Transaction<'_, Sqlite>> {
@@ -820,38 +887,51 @@ impl Store for SqliteStore {
         if devices.is_empty() && sightings.is_empty() {
             return Ok(());
         }
+        // Many rows a statement: each statement is a hand-off to sqlx's SQLite thread, and
+        // this transaction holds the one write lock that alerts wait for.
+        let tenant = tenant.to_string();
         let _guard = self.write_lock.lock().await;
         let mut tx = self.begin().await?;
-        for d in devices {
-            sqlx::query(
-                "INSERT INTO devices (tenant_id, device_id, device_name, first_seen, last_seen, event_count) VALUES (?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (tenant_id, device_id) DO UPDATE SET device_name = COALESCE(excluded.device_name, devices.device_name), \
+        for chunk in devices.chunks(STATS_ROWS_PER_STATEMENT) {
+            let mut upsert = sqlx::QueryBuilder::<Sqlite>::new(
+                "INSERT INTO devices (tenant_id, device_id, device_name, first_seen, last_seen, event_count) ",
+            );
+            upsert.push_values(chunk, |mut row, d| {
+                row.push_bind(&tenant)
+                    .push_bind(&d.device_id)
+                    .push_bind(&d.device_name)
+                    .push_bind(ms(d.first_seen))
+                    .push_bind(ms(d.last_seen))
+                    .push_bind(d.events);
+            });
+            // Rows of one statement naming the same device are applied in turn: they add up too.
+            upsert.push(
+                " ON CONFLICT (tenant_id, device_id) DO UPDATE SET device_name = COALESCE(excluded.device_name, devices.device_name), \
                  first_seen = MIN(devices.first_seen, excluded.first_seen), last_seen = MAX(devices.last_seen, excluded.last_seen), \
                  event_count = devices.event_count + excluded.event_count",
-            )
-            .bind(tenant.to_string())
-            .bind(&d.device_id)
-            .bind(&d.device_name)
-            .bind(ms(d.first_seen))
-            .bind(ms(d.last_seen))
-            .bind(d.events)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+            );
+            upsert.build().execute(&mut *tx).await.map_err(backend)?;
         }
+        // One row per IOC: an UPDATE … FROM applies only one of several rows that join the
+        // same target row.
+        let mut merged: std::collections::BTreeMap<i64, (i64, i64)> = Default::default();
         for s in sightings {
+            let entry = merged.entry(s.ioc_id).or_insert((0, i64::MIN));
+            entry.0 += s.hits;
+            entry.1 = entry.1.max(ms(s.last_seen));
+        }
+        let merged: Vec<(i64, (i64, i64))> = merged.into_iter().collect();
+        for chunk in merged.chunks(STATS_ROWS_PER_STATEMENT) {
             // Deliberately not a change-feed event: hit counts do not alter detection.
-            sqlx::query(
-                "UPDATE indicators SET hit_count = hit_count + ?, last_seen_at = MAX(COALESCE(last_seen_at, 0), ?) \
-                 WHERE tenant_id = ? AND id = ?",
-            )
-            .bind(s.hits)
-            .bind(ms(s.last_seen))
-            .bind(tenant.to_string())
-            .bind(s.ioc_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+            let mut update = sqlx::QueryBuilder::<Sqlite>::new(
+                "UPDATE indicators SET hit_count = indicators.hit_count + v.column2, \
+                 last_seen_at = MAX(COALESCE(indicators.last_seen_at, 0), v.column3) FROM (",
+            );
+            update.push_values(chunk, |mut row, (id, (hits, last_seen))| {
+                row.push_bind(*id).push_bind(*hits).push_bind(*last_seen);
+            });
+            update.push(") AS v WHERE indicators.id = v.column1 AND indicators.tenant_id = ").push_bind(&tenant);
+            update.build().execute(&mut *tx).await.map_err(backend)?;
         }
         tx.commit().await.map_err(backend)
     }
@@ -925,25 +1005,53 @@ impl Store for SqliteStore {
         let mut tx = self.read.begin().await.map_err(backend)?;
         let seq: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM changes").fetch_one(&mut *tx).await.map_err(backend)?;
-        let mut tenants: std::collections::BTreeMap<String, TenantContent> = Default::default();
-        let tenant_ids: Vec<String> = sqlx::query_scalar("SELECT id FROM tenants").fetch_all(&mut *tx).await.map_err(backend)?;
+        let mut tenants: Vec<TenantContent> = Vec::new();
+        let mut position: std::collections::HashMap<String, usize> = Default::default();
+        let tenant_ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM tenants ORDER BY id").fetch_all(&mut *tx).await.map_err(backend)?;
         for id in tenant_ids {
             let tenant_id = Uuid::parse_str(&id).map_err(|e| StoreError::Backend(e.to_string()))?;
-            tenants.insert(id, TenantContent { tenant_id, ..Default::default() });
+            position.insert(id, tenants.len());
+            tenants.push(TenantContent { tenant_id, ..Default::default() });
         }
         for row in sqlx::query("SELECT * FROM alert_definitions").fetch_all(&mut *tx).await.map_err(backend)? {
             let tenant: String = row.try_get("tenant_id").map_err(backend)?;
-            if let Some(content) = tenants.get_mut(&tenant) {
-                content.definitions.push(typed(decode_row(&ALERT_DEFINITION, &row)?)?);
+            if let Some(&at) = position.get(&tenant) {
+                tenants[at].definitions.push(typed(decode_row(&ALERT_DEFINITION, &row)?)?);
             }
         }
-        for row in sqlx::query("SELECT * FROM indicators").fetch_all(&mut *tx).await.map_err(backend)? {
-            let tenant: String = row.try_get("tenant_id").map_err(backend)?;
-            if let Some(content) = tenants.get_mut(&tenant) {
-                content.iocs.push(typed(decode_row(&INDICATOR_OF_COMPROMISE, &row)?)?);
+        // The IOCs in chunks of ids, each chunk one row holding a JSON array: a row fetched
+        // through sqlx is a hand-off from its SQLite thread, too slow a million times over.
+        // A chunk is decoded on a blocking thread while SQLite builds the next one.
+        let position = std::sync::Arc::new(position);
+        let mut after = 0i64;
+        let mut decoding: Option<tokio::task::JoinHandle<Result<Vec<(usize, DetectionIoc)>>>> = None;
+        loop {
+            let (chunk, count, max_id): (Option<String>, i64, Option<i64>) = sqlx::query_as(
+                "SELECT json_group_array(json_array(id, tenant_id, alert_definition_id, ioc_type, detection_function, value, \
+                 enabled, expires_at)), COUNT(*), MAX(id) FROM (SELECT id, tenant_id, alert_definition_id, ioc_type, \
+                 detection_function, value, enabled, expires_at FROM indicators WHERE id > ? ORDER BY id LIMIT ?)",
+            )
+            .bind(after)
+            .bind(self.snapshot_chunk)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if let Some(previous) = decoding.take() {
+                distribute(&mut tenants, previous.await.map_err(|e| StoreError::Backend(e.to_string()))??);
             }
+            let (Some(chunk), Some(max_id)) = (chunk, max_id) else { break };
+            let position = position.clone();
+            decoding = Some(tokio::task::spawn_blocking(move || decode_snapshot_chunk(&chunk, &position)));
+            if count < self.snapshot_chunk {
+                break;
+            }
+            after = max_id;
         }
-        Ok(DetectionSnapshot { seq, tenants: tenants.into_values().collect() })
+        if let Some(last) = decoding.take() {
+            distribute(&mut tenants, last.await.map_err(|e| StoreError::Backend(e.to_string()))??);
+        }
+        Ok(DetectionSnapshot { seq, tenants })
     }
 
     fn feed(&self) -> &ChangeFeed {
@@ -969,4 +1077,18 @@ async fn insert_secret(tx: &mut Transaction<'_, Sqlite>, s: &SecretRecord) -> Re
     .await
     .map_err(backend)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The conformance suite again, with snapshot chunks so small that every tenant's IOCs
+    /// span several of them.
+    #[tokio::test]
+    async fn conformance_with_small_snapshot_chunks() {
+        let mut store = SqliteStore::in_memory().await.expect("in-memory store");
+        store.snapshot_chunk = 7;
+        crate::conformance::run_all(std::sync::Arc::new(store)).await;
+    }
 }
