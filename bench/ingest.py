@@ -78,12 +78,19 @@ def ingest_all(server, token, bodies, concurrency):
     return time.perf_counter() - t0, state["accepted"], state["alerts"]
 
 
-def load_loop(host, port, token, body, stop, counter):
-    """Background ingest load (a separate process, so it does not share this one's GIL)."""
+def load_loop(host, port, token, body, stop, counter, bodies_per_s=0.0):
+    """Background ingest load (a separate process, so it does not share this one's GIL), as
+    fast as the server answers, or paced at `bodies_per_s` if that is set."""
     import http.client
     conn = http.client.HTTPConnection(host, port, timeout=600)
     h = {"Authorization": "Bearer " + token, "Content-Type": "application/x-ndjson"}
+    t_next = time.perf_counter()
     while not stop.is_set():
+        if bodies_per_s > 0:
+            t_next += 1.0 / bodies_per_s
+            pause = t_next - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
         conn.request("POST", INGEST, body=body, headers=h)
         r = conn.getresponse()
         r.read()
@@ -106,6 +113,9 @@ def main():
     ap.add_argument("--reps", type=int, default=int(os.environ.get("BENCH_INGEST_REPS", 3)),
                     help="runs of (d) per connection count; the median is reported")
     ap.add_argument("--loops", type=int, default=int(os.environ.get("BENCH_PROPAGATION_LOOPS", 200)))
+    ap.add_argument("--load-rate", type=float, default=0.0,
+                    help="events/s of the second client during the propagation measurement (bodies of 1000); "
+                         "0 (the default): as fast as the server answers")
     ap.add_argument("--json", help="write the figures to this file")
     a = ap.parse_args()
 
@@ -189,7 +199,8 @@ def main():
         load_body = b"".join(bodies[0].splitlines(keepends=True)[:1000])
         stop = multiprocessing.Event()
         counter = multiprocessing.Value("i", 0)
-        loader = multiprocessing.Process(target=load_loop, args=(server.host, server.port, token, load_body, stop, counter))
+        loader = multiprocessing.Process(target=load_loop, args=(server.host, server.port, token, load_body, stop, counter,
+                                                                   a.load_rate / 1000.0))
         loader.start()
         time.sleep(0.5)
         t_loop = time.perf_counter()

@@ -14,8 +14,8 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use openti_detect::matcher::{IndexChange, IndexedDefinition, IndexedIoc, Match, Matcher, TenantIndex};
-use openti_model::{AlertDefinition, IndicatorOfCompromise};
-use openti_store::{AlertUpdate, Change, ChangeBatch, Store, StoreError, TenantContent};
+use openti_model::AlertDefinition;
+use openti_store::{AlertUpdate, Change, ChangeBatch, DetectionIoc, Store, StoreError};
 use serde_json::{Map, Value};
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
@@ -34,12 +34,11 @@ pub struct AlertEvent {
     pub alert: Arc<Map<String, Value>>,
 }
 
-/// Per-tenant view the engine keeps beside the index: the definitions (alerts copy their
-/// text) and each IOC's type and value (alerts name them).
+/// Per-tenant view the engine keeps beside the index: the definitions, whose text alerts
+/// copy. (What alerts say of an IOC, its type and value, the index itself answers.)
 #[derive(Default, Clone)]
 struct TenantCatalog {
     definitions: HashMap<i64, AlertDefinition>,
-    iocs: HashMap<i64, (openti_model::IocType, String, i64)>,
 }
 
 pub struct Detection {
@@ -59,13 +58,13 @@ struct Counters {
     alerts: std::sync::atomic::AtomicU64,
 }
 
-fn indexed_ioc(ioc: &IndicatorOfCompromise) -> IndexedIoc {
+fn indexed_ioc(ioc: DetectionIoc) -> IndexedIoc {
     IndexedIoc {
         id: ioc.id,
         definition_id: ioc.alert_definition_id,
         ioc_type: ioc.ioc_type,
         function: ioc.detection_function,
-        value: ioc.value.clone(),
+        value: ioc.value,
         enabled: ioc.enabled,
         expires_at: ioc.expires_at,
     }
@@ -76,13 +75,6 @@ fn indexed_definition(d: &AlertDefinition) -> IndexedDefinition {
 }
 
 impl TenantCatalog {
-    fn from_content(content: &TenantContent) -> Self {
-        TenantCatalog {
-            definitions: content.definitions.iter().map(|d| (d.id, d.clone())).collect(),
-            iocs: content.iocs.iter().map(|i| (i.id, (i.ioc_type, i.value.clone(), i.alert_definition_id))).collect(),
-        }
-    }
-
     /// Applies one change to the catalog and returns the index changes it implies.
     fn apply(&mut self, change: &Change, out: &mut Vec<IndexChange>) {
         match change {
@@ -92,35 +84,16 @@ impl TenantCatalog {
             }
             Change::DefinitionDeleted(id) => {
                 self.definitions.remove(id);
-                self.iocs.retain(|_, (_, _, def)| def != id);
                 out.push(IndexChange::DeleteDefinition(*id));
             }
             Change::DefinitionsCleared => {
                 self.definitions.clear();
-                self.iocs.clear();
                 out.push(IndexChange::Clear);
             }
-            Change::IocUpserted(ioc) => {
-                self.iocs.insert(ioc.id, (ioc.ioc_type, ioc.value.clone(), ioc.alert_definition_id));
-                out.push(IndexChange::UpsertIoc(indexed_ioc(ioc)));
-            }
-            Change::IocDeleted(id) => {
-                self.iocs.remove(id);
-                out.push(IndexChange::DeleteIoc(*id));
-            }
-            Change::IocsOfDefinitionDeleted(def) => {
-                let gone: Vec<i64> = self.iocs.iter().filter(|(_, (_, _, d))| d == def).map(|(id, _)| *id).collect();
-                for id in gone {
-                    self.iocs.remove(&id);
-                    out.push(IndexChange::DeleteIoc(id));
-                }
-            }
-            Change::IocsCleared => {
-                for id in self.iocs.keys() {
-                    out.push(IndexChange::DeleteIoc(*id));
-                }
-                self.iocs.clear();
-            }
+            Change::IocUpserted(ioc) => out.push(IndexChange::UpsertIoc(indexed_ioc(DetectionIoc::from(ioc)))),
+            Change::IocDeleted(id) => out.push(IndexChange::DeleteIoc(*id)),
+            Change::IocsOfDefinitionDeleted(def) => out.push(IndexChange::DeleteIocsOfDefinition(*def)),
+            Change::IocsCleared => out.push(IndexChange::ClearIocs),
         }
     }
 }
@@ -146,18 +119,30 @@ impl Detection {
     }
 
     async fn load_snapshot(&self) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
         let snapshot = self.store.detection_snapshot().await?;
+        let read = started.elapsed();
+        let iocs: usize = snapshot.tenants.iter().map(|t| t.iocs.len()).sum();
         let mut catalogs = HashMap::new();
-        for content in &snapshot.tenants {
+        for content in snapshot.tenants {
             let index = TenantIndex::build(
                 content.definitions.iter().map(indexed_definition),
-                content.iocs.iter().map(indexed_ioc),
+                content.iocs.into_iter().map(indexed_ioc),
             );
             self.matcher.replace(&content.tenant_id.to_string(), index);
-            catalogs.insert(content.tenant_id, TenantCatalog::from_content(content));
+            let definitions = content.definitions.into_iter().map(|d| (d.id, d)).collect();
+            catalogs.insert(content.tenant_id, TenantCatalog { definitions });
         }
+        let tenants = catalogs.len();
         *self.catalogs.lock().unwrap_or_else(|p| p.into_inner()) = catalogs;
         self.applied.send_replace(snapshot.seq);
+        tracing::info!(
+            tenants,
+            iocs,
+            read_ms = read.as_millis() as u64,
+            index_ms = (started.elapsed() - read).as_millis() as u64,
+            "detection content loaded"
+        );
         Ok(())
     }
 
@@ -192,11 +177,6 @@ impl Detection {
 
     pub fn definition(&self, tenant: Uuid, id: i64) -> Option<AlertDefinition> {
         self.catalogs.lock().unwrap_or_else(|p| p.into_inner()).get(&tenant)?.definitions.get(&id).cloned()
-    }
-
-    pub fn ioc(&self, tenant: Uuid, id: i64) -> Option<(openti_model::IocType, String)> {
-        let catalogs = self.catalogs.lock().unwrap_or_else(|p| p.into_inner());
-        catalogs.get(&tenant)?.iocs.get(&id).map(|(t, v, _)| (*t, v.clone()))
     }
 
     pub fn subscribe_alerts(&self) -> broadcast::Receiver<AlertEvent> {

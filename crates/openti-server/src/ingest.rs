@@ -1,7 +1,6 @@
 //! `POST /ingest/v1/events?format=F` (SPEC B.1): decode the body with the format's adapter,
 //! match every event against the tenant's index, record alerts durably, then answer.
 
-use std::collections::HashMap;
 use std::io::Read;
 
 use axum::body::Bytes;
@@ -13,7 +12,7 @@ use chrono::{DateTime, Utc};
 use openti_detect::adapters::{adapter_for, Format};
 use openti_detect::matcher::Match;
 use openti_model::ErrorCode;
-use openti_store::{DeviceSeen, Hit, Sighting};
+use openti_store::Hit;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -21,6 +20,7 @@ use crate::auth::authenticate;
 use crate::detection::Detection;
 use crate::error::ApiError;
 use crate::state::SharedState;
+use crate::telemetry_stats::TenantStats;
 
 /// Line errors reported back in one response; the count of rejected lines is always exact.
 const MAX_REPORTED_ERRORS: usize = 100;
@@ -61,8 +61,8 @@ struct Outcome {
     rejected: u64,
     errors: Vec<serde_json::Value>,
     hits: Vec<Hit>,
-    devices: HashMap<String, DeviceSeen>,
-    sightings: HashMap<i64, Sighting>,
+    /// Devices seen and IOC hits, for the statistics.
+    stats: TenantStats,
 }
 
 fn match_body(detection: &Detection, tenant: uuid::Uuid, format: Format, body: &[u8], now: DateTime<Utc>) -> Outcome {
@@ -79,26 +79,7 @@ fn match_body(detection: &Detection, tenant: uuid::Uuid, format: Format, body: &
         Ok(event) => {
             outcome.accepted += 1;
             let device_key = event.device_key();
-            match outcome.devices.get_mut(device_key) {
-                Some(seen) => {
-                    seen.events += 1;
-                    seen.first_seen = seen.first_seen.min(event.timestamp);
-                    seen.last_seen = seen.last_seen.max(event.timestamp);
-                }
-                None if !device_key.is_empty() => {
-                    outcome.devices.insert(
-                        device_key.to_string(),
-                        DeviceSeen {
-                            device_id: device_key.to_string(),
-                            device_name: event.device_name.as_deref().map(str::to_string),
-                            first_seen: event.timestamp,
-                            last_seen: event.timestamp,
-                            events: 1,
-                        },
-                    );
-                }
-                None => {}
-            }
+            outcome.stats.event(device_key, event.device_name.as_deref(), event.timestamp);
             matches.clear();
             index.match_event(&event, now, &mut matches);
             if matches.is_empty() {
@@ -113,19 +94,17 @@ fn match_body(detection: &Detection, tenant: uuid::Uuid, format: Format, body: &
                     continue;
                 }
                 seen_iocs.push(m.ioc_id);
-                let (Some(definition), Some((ioc_type, ioc_value))) =
-                    (detection.definition(tenant, m.definition_id), detection.ioc(tenant, m.ioc_id))
+                // The IOC as the snapshot that matched it holds it, even if it changed since.
+                let (Some(definition), Some(ioc)) = (detection.definition(tenant, m.definition_id), index.ioc(m.ioc_id))
                 else {
                     continue;
                 };
-                let sighting = outcome.sightings.entry(m.ioc_id).or_insert(Sighting { ioc_id: m.ioc_id, hits: 0, last_seen: event.timestamp });
-                sighting.hits += 1;
-                sighting.last_seen = sighting.last_seen.max(event.timestamp);
+                outcome.stats.hit(m.ioc_id, event.timestamp);
                 outcome.hits.push(Hit {
                     definition,
                     ioc_id: m.ioc_id,
-                    ioc_type,
-                    ioc_value,
+                    ioc_type: ioc.ioc_type,
+                    ioc_value: ioc.value,
                     device_id: device_key.to_string(),
                     device_name: event.device_name.as_deref().map(str::to_string),
                     event_time: event.timestamp,
@@ -180,15 +159,9 @@ pub async fn ingest(
     let alerts = updates.len();
     detection.count_events(outcome.accepted, outcome.rejected, outcome.hits.len() as u64);
     detection.publish_alerts(tenant, updates);
-    // Device and hit-count bookkeeping does not hold up the response.
-    let store = state.store.clone();
-    let devices: Vec<DeviceSeen> = outcome.devices.into_values().collect();
-    let sightings: Vec<Sighting> = outcome.sightings.into_values().collect();
-    tokio::spawn(async move {
-        if let Err(e) = store.record_telemetry_stats(tenant, &devices, &sightings).await {
-            tracing::warn!(error = %e, "recording device and sighting statistics failed");
-        }
-    });
+    // Device and hit-count bookkeeping is written on a timer, off SQLite's write lock that
+    // alerts need (see `telemetry_stats`).
+    state.stats.add(tenant, outcome.stats);
     Ok(Json(json!({
         "accepted": outcome.accepted,
         "rejected": outcome.rejected,

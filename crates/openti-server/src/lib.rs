@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod portal;
 pub mod query;
 pub mod state;
+pub mod telemetry_stats;
 pub mod token;
 
 use std::net::SocketAddr;
@@ -64,12 +65,17 @@ impl error::ApiError {
     }
 }
 
-/// Serves until `shutdown` resolves.
+/// Serves until `shutdown` resolves, then writes the telemetry statistics still pending:
+/// every request answered by then has added its own.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    let flusher = state.stats.start_flushing(state.config.stats_flush_interval);
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    flusher.stop().await;
+    state.stats.flush_all().await;
+    served
 }

@@ -53,6 +53,9 @@ pub async fn collection(
 ) -> Result<Response, ApiError> {
     let limits = &state.config.query_limits;
     let mut query = parse_collection_query(entity, raw_query, limits)?;
+    if crate::telemetry_stats::shown_by(entity) {
+        state.stats.flush_for_read(caller.tenant_id).await;
+    }
     if let Some((property, value)) = scope {
         restrict(&mut query, property, value)?;
     }
@@ -104,6 +107,9 @@ pub async fn single(
 ) -> Result<Response, ApiError> {
     let mut query = parse_entity_query(entity, raw_query, &state.config.query_limits)?;
     restrict(&mut query, "Id", key)?;
+    if crate::telemetry_stats::shown_by(entity) {
+        state.stats.flush_for_read(caller.tenant_id).await;
+    }
     let page = state.store.query(caller.tenant_id, &query, 1).await?;
     let Some(mut row) = page.rows.into_iter().next() else {
         return Err(ApiError::new(ErrorCode::NotFound, format!("{}({key}) does not exist", entity.set)));

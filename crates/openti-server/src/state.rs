@@ -11,6 +11,7 @@ use openti_store::{SigningKeyRecord, Store, StoreError};
 use uuid::Uuid;
 
 use crate::identity::Identity;
+use crate::telemetry_stats::TelemetryStats;
 
 /// Server configuration (the CLI's `serve` flags).
 #[derive(Debug, Clone)]
@@ -25,6 +26,9 @@ pub struct Config {
     /// Largest telemetry request body (decompressed).
     pub max_ingest_bytes: usize,
     pub query_limits: QueryLimits,
+    /// How often device sightings and IOC hit counts gathered from telemetry are written to
+    /// the store (reads that show them write their tenant's first).
+    pub stats_flush_interval: std::time::Duration,
 }
 
 impl Config {
@@ -41,6 +45,7 @@ impl Config {
             max_body_bytes: 8 * 1024 * 1024,
             max_ingest_bytes: 64 * 1024 * 1024,
             query_limits: QueryLimits::default(),
+            stats_flush_interval: std::time::Duration::from_secs(1),
         }
     }
 
@@ -71,6 +76,8 @@ pub struct AppState {
     /// Applications seen in valid tokens (apps are never deleted, so entries stay true).
     pub apps: Mutex<HashMap<Uuid, KnownApp>>,
     pub detection: Option<Arc<crate::detection::Detection>>,
+    /// Device sightings and IOC hit counts not yet written.
+    pub stats: Arc<TelemetryStats>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -106,6 +113,7 @@ impl AppState {
         let ring = load_key_ring(store.as_ref(), clock.as_ref()).await?;
         Ok(AppState {
             identity: Identity { store: store.clone(), public_url: config.public_url.clone() },
+            stats: Arc::new(TelemetryStats::new(store.clone())),
             store,
             keys: ArcSwap::from_pointee(ring),
             clock,

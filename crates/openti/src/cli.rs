@@ -62,6 +62,10 @@ pub struct ServeArgs {
     /// Extra accepted token audiences, besides graph.windows.net, graph.microsoft.com and the public URL.
     #[arg(long = "audience", env = "OPENTI_AUDIENCES", value_delimiter = ',')]
     pub audiences: Vec<String>,
+    /// How often device sightings and IOC hit counts from telemetry are written to the store,
+    /// in milliseconds (API and portal reads that show them write them first).
+    #[arg(long, env = "OPENTI_STATS_FLUSH_MS", default_value_t = 1000)]
+    pub stats_flush_ms: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -469,6 +473,7 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<()> {
     let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
     let mut config = Config::new(&public_url);
     config.accepted_audiences.extend(args.audiences.iter().cloned());
+    config.stats_flush_interval = std::time::Duration::from_millis(args.stats_flush_ms);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut state = AppState::new(store.clone(), clock.clone(), config).await?;
     state.detection = Some(openti_server::detection::Detection::start(store.clone()).await?);

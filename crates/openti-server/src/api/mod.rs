@@ -368,6 +368,8 @@ async fn entity_request(
             Ok(ctx.shaper.entity(entity, to_object(&updated)?, StatusCode::OK))
         }
         ("IndicatorOfCompromise", m @ (Method::PATCH | Method::PUT)) => {
+            // The response shows HitCount and LastSeenAt.
+            ctx.state.stats.flush_for_read(tenant).await;
             let current = store.get_ioc(tenant, key).await?.ok_or_else(|| not_found(entity, key))?;
             let base = IocDraft::from(&current);
             let body = json_body(ctx, &body)?;

@@ -181,6 +181,8 @@ pub async fn show(
     Id(id): Id,
     Query(query): Query<ShowQuery>,
 ) -> Result<Response, PortalError> {
+    // The page shows HitCount and LastSeenAt.
+    state.stats.flush_for_read(session.user.tenant_id).await;
     let i = load(&state, &session, id).await?;
     let definition = state.store.get_definition(session.user.tenant_id, i.alert_definition_id).await?;
     let kv = |label: &str, key: &str, value: Markup| html! { div.kv { dt { (label) } dd data-field=(key) { (value) } } };

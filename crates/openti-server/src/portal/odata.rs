@@ -79,6 +79,9 @@ pub struct Listing {
 pub async fn run(state: &SharedState, tenant: Uuid, entity: &'static EntityType, query: &Query) -> Result<Listing, PortalError> {
     let raw = query.to_query_string();
     let checked = parse_collection_query(entity, Some(&raw), &state.config.query_limits)?;
+    if crate::telemetry_stats::shown_by(entity) {
+        state.stats.flush_for_read(tenant).await;
+    }
     let page = state.store.query(tenant, &checked, query.top.max(1)).await?;
     Ok(Listing { rows: page.rows, total: page.count })
 }
