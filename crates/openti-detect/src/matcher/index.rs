@@ -9,22 +9,25 @@ use openti_model::values::{
 };
 use openti_model::{DetectionFunction, IocType};
 
-use super::ip::{edit_map, IpTable};
+use super::exact::{exact_kind, key_of, ExactIndex, Kind};
+use super::ip::IpLengths;
 use super::patterns::{Ac, Anchor, Bucket, Rx, Tuning};
-use super::postings::{remove_posting, Posting, Postings};
+use super::postings::Postings;
 use super::sharded::Sharded;
 use super::{IndexChange, IndexedIoc, Match};
 use crate::event::{Event, Field};
 
-/// What the index remembers of an indexed IOC: enough to find and remove its postings.
+/// What the index remembers of an indexed IOC: what a hit needs to decide whether it counts,
+/// and enough to find and remove its key or pattern.
 #[derive(Debug, Clone, PartialEq)]
 struct IocRecord {
     def_id: i64,
+    /// ExpiresAt in Unix microseconds; `i64::MAX` for never.
     expires_us: i64,
     ioc_type: IocType,
     function: DetectionFunction,
-    /// Shared with the structure that holds it (text maps and pattern buckets key by it).
-    value: Arc<str>,
+    /// In normal form.
+    value: Box<str>,
 }
 
 impl IocRecord {
@@ -34,49 +37,14 @@ impl IocRecord {
             expires_us: ioc.expires_at.map_or(i64::MAX, |t| t.timestamp_micros()),
             ioc_type: ioc.ioc_type,
             function: ioc.function,
-            value: Arc::from(ioc.value.as_str()),
+            value: ioc.value.as_str().into(),
         }
     }
 }
 
-/// Add or remove one IOC's posting.
-#[derive(Clone, Copy)]
-enum Op {
-    Add(Posting),
-    Remove(i64),
-}
-
-impl Op {
-    fn delta(self) -> i32 {
-        match self {
-            Op::Add(_) => 1,
-            Op::Remove(_) => -1,
-        }
-    }
-
-    fn apply(self, postings: &mut Postings) {
-        match self {
-            Op::Add(p) => postings.push(p),
-            Op::Remove(id) => remove_posting(postings, id),
-        }
-    }
-
-    fn to_map<K: std::hash::Hash + Eq + Clone>(self, map: &mut Sharded<K, Postings>, key: K) -> bool {
-        edit_map(map, key, self.delta(), |p| self.apply(p))
-    }
-
-    fn to_bucket<E: super::patterns::Engine>(self, bucket: &mut Bucket<E>, pattern: &Arc<str>) {
-        match self {
-            Op::Add(_) => bucket.edit(pattern, |p| self.apply(p)),
-            Op::Remove(_) => bucket.edit_existing(pattern, |p| self.apply(p)),
-        }
-    }
-}
-
-/// Url and FileName: exact values, three automata and a regex bucket.
+/// Url and FileName: the automata and the regex bucket (Equals values are exact keys).
 #[derive(Clone)]
 struct TextIndex {
-    equals: Sharded<Arc<str>, Postings>,
     start: Bucket<Ac>,
     end: Bucket<Ac>,
     contains: Bucket<Ac>,
@@ -86,7 +54,6 @@ struct TextIndex {
 impl TextIndex {
     fn new(ioc_type: IocType) -> TextIndex {
         TextIndex {
-            equals: Sharded::new(),
             start: Bucket::new(Anchor::Start, Tuning::AHO_CORASICK),
             end: Bucket::new(Anchor::End, Tuning::AHO_CORASICK),
             contains: Bucket::new(Anchor::Anywhere, Tuning::AHO_CORASICK),
@@ -94,23 +61,25 @@ impl TextIndex {
         }
     }
 
-    fn plain_is_empty(&self) -> bool {
-        self.equals.is_empty() && self.start.is_empty() && self.end.is_empty() && self.contains.is_empty()
+    fn automata_are_empty(&self) -> bool {
+        self.start.is_empty() && self.end.is_empty() && self.contains.is_empty()
     }
 
-    fn is_empty(&self) -> bool {
-        self.plain_is_empty() && self.regex.is_empty()
-    }
-
-    /// Equals, StartWith, EndWith and Contains against a value in normal form.
+    /// StartWith, EndWith and Contains against a value in normal form.
     #[inline]
-    fn match_plain(&self, value: &str, sink: &mut Sink<'_>) {
-        if let Some(p) = self.equals.get(value) {
-            sink.emit(p);
-        }
+    fn scan_automata(&self, value: &str, sink: &mut Sink<'_>) {
         self.start.scan(value, |p| sink.emit(p));
         self.end.scan(value, |p| sink.emit(p));
         self.contains.scan(value, |p| sink.emit(p));
+    }
+
+    fn bucket_mut(&mut self, function: DetectionFunction) -> Option<&mut Bucket<Ac>> {
+        match function {
+            DetectionFunction::StartWith => Some(&mut self.start),
+            DetectionFunction::EndWith => Some(&mut self.end),
+            DetectionFunction::Contains => Some(&mut self.contains),
+            _ => None,
+        }
     }
 
     fn settle(&mut self) {
@@ -121,23 +90,16 @@ impl TextIndex {
     }
 
     fn memory(&self) -> usize {
-        self.equals.heap_bytes()
-            + self.start.memory()
-            + self.end.memory()
-            + self.contains.memory()
-            + self.regex.memory()
+        self.start.memory() + self.end.memory() + self.contains.memory() + self.regex.memory()
     }
 }
 
-/// DomainName: exact names, label-aligned suffixes, and two automata.
+/// DomainName: StartWith and Contains automata, and the label counts of EndWith values
+/// (which are exact keys, probed once per label-aligned suffix of a host: `a.evil.com`,
+/// `evil.com`, `com`, so `evil.com` never matches `notevil.com`).
 #[derive(Clone)]
 struct DomainIndex {
-    equals: Sharded<Arc<str>, Postings>,
-    /// EndWith values. An observed host is looked up once per label-aligned suffix
-    /// (`a.evil.com`, `evil.com`, `com`), so `evil.com` never matches `notevil.com`.
-    suffix: Sharded<Arc<str>, Postings>,
-    /// EndWith postings per label count of the value: suffixes with a count no IOC has are
-    /// not looked up.
+    /// EndWith values per label count: suffixes with a count no IOC has are not probed.
     suffix_labels: Vec<u32>,
     start: Bucket<Ac>,
     contains: Bucket<Ac>,
@@ -154,58 +116,9 @@ fn label_count(host: &str) -> usize {
 impl DomainIndex {
     fn new() -> DomainIndex {
         DomainIndex {
-            equals: Sharded::new(),
-            suffix: Sharded::new(),
             suffix_labels: vec![0; MAX_LABELS + 1],
             start: Bucket::new(Anchor::Start, Tuning::AHO_CORASICK),
             contains: Bucket::new(Anchor::Anywhere, Tuning::AHO_CORASICK),
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.equals.is_empty() && self.suffix.is_empty() && self.start.is_empty() && self.contains.is_empty()
-    }
-
-    /// Matches a host in normal form (lower case, no trailing dot, punycode).
-    #[inline]
-    fn match_host(&self, host: &str, sink: &mut Sink<'_>) {
-        if host.is_empty() {
-            return;
-        }
-        if let Some(p) = self.equals.get(host) {
-            sink.emit(p);
-        }
-        if !self.suffix.is_empty() {
-            let mut labels = host.bytes().filter(|b| *b == b'.').count() + 1;
-            let mut rest = host;
-            loop {
-                if self.suffix_labels.get(labels).is_some_and(|n| *n > 0) {
-                    if let Some(p) = self.suffix.get(rest) {
-                        sink.emit(p);
-                    }
-                }
-                match rest.find('.') {
-                    Some(dot) => {
-                        rest = &rest[dot + 1..];
-                        labels -= 1;
-                    }
-                    None => break,
-                }
-            }
-        }
-        self.start.scan(host, |p| sink.emit(p));
-        self.contains.scan(host, |p| sink.emit(p));
-    }
-
-    /// Matches an observed host that still needs normalising.
-    #[inline]
-    fn match_observed(&self, raw: &str, sink: &mut Sink<'_>) {
-        if is_normal_observed_domain(raw) {
-            return self.match_host(raw, sink);
-        }
-        let mut buf = [0u8; 256];
-        if let Some(host) = observed_domain_buf(raw, &mut buf) {
-            self.match_host(&host, sink);
         }
     }
 
@@ -215,13 +128,14 @@ impl DomainIndex {
     }
 
     fn memory(&self) -> usize {
-        self.equals.heap_bytes() + self.suffix.heap_bytes() + self.start.memory() + self.contains.memory()
+        self.suffix_labels.len() * 4 + self.start.memory() + self.contains.memory()
     }
 }
 
 /// Collects the matches of one observable.
 struct Sink<'a> {
     defs: &'a Sharded<i64, bool>,
+    iocs: &'a Sharded<i64, IocRecord>,
     now_us: i64,
     field: Field,
     raw: &'a str,
@@ -229,18 +143,40 @@ struct Sink<'a> {
 }
 
 impl Sink<'_> {
-    /// Keeps the postings that count now: unexpired, of an enabled definition.
+    /// Keeps the IOCs of a pattern that count now.
     #[inline]
     fn emit(&mut self, postings: &Postings) {
-        for p in postings {
-            if p.expires_us > self.now_us && self.defs.get(&p.def_id) == Some(&true) {
-                self.out.push(Match {
-                    ioc_id: p.ioc_id,
-                    definition_id: p.def_id,
-                    field: self.field,
-                    value: self.raw.to_owned(),
-                });
+        for id in postings.iter() {
+            if let Some(record) = self.iocs.get(&id) {
+                self.emit_record(id, record);
             }
+        }
+    }
+
+    /// Keeps the IOCs of an exact key that count now and really have that key (not only its
+    /// hash: see `exact.rs`).
+    #[inline]
+    fn emit_exact(&mut self, postings: &Postings, kind: Kind, key: &[u8]) {
+        for id in postings.iter() {
+            let Some(record) = self.iocs.get(&id) else { continue };
+            let same = exact_kind(record.ioc_type, record.function) == Some(kind)
+                && key_of(kind, &record.value).is_some_and(|k| k.as_bytes() == key);
+            if same {
+                self.emit_record(id, record);
+            }
+        }
+    }
+
+    /// Unexpired and of an enabled definition.
+    #[inline]
+    fn emit_record(&mut self, ioc_id: i64, record: &IocRecord) {
+        if record.expires_us > self.now_us && self.defs.get(&record.def_id) == Some(&true) {
+            self.out.push(Match {
+                ioc_id,
+                definition_id: record.def_id,
+                field: self.field,
+                value: self.raw.to_owned(),
+            });
         }
     }
 }
@@ -254,17 +190,20 @@ pub(crate) struct Inner {
     defs: Sharded<i64, bool>,
     /// Every indexed IOC (enabled; possibly expired, or of a disabled or unknown definition).
     iocs: Sharded<i64, IocRecord>,
-    /// Definition id → its indexed IOCs, for DeleteDefinition.
-    by_def: Sharded<i64, Sharded<i64, ()>>,
-    /// Heap bytes of IOC values (shared between the registry and the structures).
+    /// Heap bytes of IOC values held by the registry.
     text_bytes: usize,
-    sha1: Sharded<[u8; 20], Postings>,
-    sha256: Sharded<[u8; 32], Postings>,
-    md5: Sharded<[u8; 16], Postings>,
-    ip: IpTable,
+    exact: ExactIndex,
+    ip: IpLengths,
     domain: DomainIndex,
     url: TextIndex,
     file: TextIndex,
+}
+
+/// Add or remove one IOC.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Add,
+    Remove,
 }
 
 impl Inner {
@@ -272,12 +211,9 @@ impl Inner {
         Inner {
             defs: Sharded::new(),
             iocs: Sharded::new(),
-            by_def: Sharded::new(),
             text_bytes: 0,
-            sha1: Sharded::new(),
-            sha256: Sharded::new(),
-            md5: Sharded::new(),
-            ip: IpTable::default(),
+            exact: ExactIndex::default(),
+            ip: IpLengths::default(),
             domain: DomainIndex::new(),
             url: TextIndex::new(IocType::Url),
             file: TextIndex::new(IocType::FileName),
@@ -297,25 +233,24 @@ impl Inner {
             }
             IndexChange::DeleteDefinition(id) => {
                 self.defs.remove(id);
-                if let Some(iocs) = self.by_def.remove(id) {
-                    for (ioc_id, ()) in iocs.iter() {
-                        self.remove_ioc(*ioc_id);
-                    }
-                }
+                self.remove_iocs_of(*id);
             }
-            IndexChange::DeleteIocsOfDefinition(id) => {
-                if let Some(iocs) = self.by_def.remove(id) {
-                    for (ioc_id, ()) in iocs.iter() {
-                        self.remove_ioc(*ioc_id);
-                    }
-                }
-            }
+            IndexChange::DeleteIocsOfDefinition(id) => self.remove_iocs_of(*id),
             IndexChange::ClearIocs => {
                 let defs = std::mem::take(&mut self.defs);
                 *self = Inner::new();
                 self.defs = defs;
             }
             IndexChange::Clear => *self = Inner::new(),
+        }
+    }
+
+    /// One pass over the registry: definitions are deleted rarely, and an index from
+    /// definitions to IOCs would cost about 20 bytes per IOC.
+    fn remove_iocs_of(&mut self, def_id: i64) {
+        let ids: Vec<i64> = self.iocs.iter().filter(|(_, r)| r.def_id == def_id).map(|(id, _)| *id).collect();
+        for id in ids {
+            self.remove_ioc(id);
         }
     }
 
@@ -333,8 +268,7 @@ impl Inner {
         }
         self.remove_ioc(ioc.id);
         let Some(record) = record else { return }; // disabled: not indexed
-        let posting = Posting { ioc_id: ioc.id, def_id: record.def_id, expires_us: record.expires_us };
-        if !self.place(&record, Op::Add(posting)) {
+        if !self.place(ioc.id, &record, Op::Add) {
             tracing::warn!(
                 ioc_id = ioc.id,
                 ioc_type = %ioc.ioc_type,
@@ -343,96 +277,81 @@ impl Inner {
             );
             return;
         }
-        self.text_bytes += record.value.len() + 16;
-        self.by_def.get_or_insert_with(record.def_id, Sharded::new).insert(ioc.id, ());
+        self.text_bytes += record.value.len().div_ceil(16) * 16 + 16;
         self.iocs.insert(ioc.id, record);
     }
 
     pub fn remove_ioc(&mut self, id: i64) {
         let Some(record) = self.iocs.remove(&id) else { return };
-        self.place(&record, Op::Remove(id));
-        self.text_bytes -= record.value.len() + 16;
-        if let Some(set) = self.by_def.get_mut(&record.def_id) {
-            set.remove(&id);
-            if set.is_empty() {
-                self.by_def.remove(&record.def_id);
-            }
-        }
+        self.place(id, &record, Op::Remove);
+        self.text_bytes -= record.value.len().div_ceil(16) * 16 + 16;
     }
 
-    /// Adds or removes the posting of `record` in the structure of its (type, function).
-    /// Returns false if the value cannot be indexed (not in normal form).
-    fn place(&mut self, record: &IocRecord, op: Op) -> bool {
+    /// Adds or removes IOC `id` in the structure of its (type, function). Returns false if
+    /// the value cannot be indexed (not in normal form).
+    fn place(&mut self, id: i64, record: &IocRecord, op: Op) -> bool {
         use DetectionFunction::*;
-        let value = &record.value;
-        match (record.ioc_type, record.function) {
-            (IocType::Sha1, Equals) => place_digest(&mut self.sha1, value, op),
-            (IocType::Sha256, Equals) => place_digest(&mut self.sha256, value, op),
-            (IocType::Md5, Equals) => place_digest(&mut self.md5, value, op),
-            (IocType::IpAddress, Equals) => match parse_ip_block(value) {
-                Ok(net) => {
-                    self.ip.edit(net, op.delta(), |p| op.apply(p));
+        let value = &*record.value;
+        if let Some(kind) = exact_kind(record.ioc_type, record.function) {
+            let Some(key) = key_of(kind, value) else { return false };
+            let done = match op {
+                Op::Add => {
+                    self.exact.add(kind, key.as_bytes(), id);
                     true
                 }
-                Err(_) => false,
-            },
-            (IocType::DomainName, Equals) => {
-                op.to_map(&mut self.domain.equals, value.clone());
-                true
-            }
-            (IocType::DomainName, EndWith) => {
-                if op.to_map(&mut self.domain.suffix, value.clone()) {
-                    let slot = &mut self.domain.suffix_labels[label_count(value)];
-                    *slot = slot.saturating_add_signed(op.delta());
-                }
-                true
-            }
-            (IocType::DomainName, StartWith) => {
-                op.to_bucket(&mut self.domain.start, value);
-                true
-            }
-            (IocType::DomainName, Contains) => {
-                op.to_bucket(&mut self.domain.contains, value);
-                true
-            }
-            (t @ (IocType::Url | IocType::FileName), f) => {
-                if matches!(op, Op::Add(_)) && f == Regex && compile_ioc_regex(t, value).is_err() {
-                    return false;
-                }
-                let text = if t == IocType::Url { &mut self.url } else { &mut self.file };
-                match f {
-                    Equals => {
-                        op.to_map(&mut text.equals, value.clone());
+                Op::Remove => self.exact.remove(kind, key.as_bytes(), id),
+            };
+            let delta = if op == Op::Add { 1 } else { -1 };
+            match kind {
+                Kind::Ip if done => {
+                    if let Ok(net) = parse_ip_block(value) {
+                        self.ip.count(net, delta);
                     }
-                    StartWith => op.to_bucket(&mut text.start, value),
-                    EndWith => op.to_bucket(&mut text.end, value),
-                    Contains => op.to_bucket(&mut text.contains, value),
-                    Regex => op.to_bucket(&mut text.regex, value),
                 }
-                true
+                Kind::DomainSuffix if done => {
+                    let slot = &mut self.domain.suffix_labels[label_count(value)];
+                    *slot = slot.saturating_add_signed(delta);
+                }
+                _ => {}
             }
-            // A function the type does not allow.
-            _ => false,
+            return true;
         }
+        if op == Op::Add && record.function == Regex && compile_ioc_regex(record.ioc_type, value).is_err() {
+            return false;
+        }
+        let bucket = match (record.ioc_type, record.function) {
+            (IocType::DomainName, StartWith) => &mut self.domain.start,
+            (IocType::DomainName, Contains) => &mut self.domain.contains,
+            (IocType::Url, Regex) => return edit_bucket(&mut self.url.regex, value, id, op),
+            (IocType::FileName, Regex) => return edit_bucket(&mut self.file.regex, value, id, op),
+            (IocType::Url, f) => match self.url.bucket_mut(f) {
+                Some(b) => b,
+                None => return false,
+            },
+            (IocType::FileName, f) => match self.file.bucket_mut(f) {
+                Some(b) => b,
+                None => return false,
+            },
+            // A function the type does not allow.
+            _ => return false,
+        };
+        edit_bucket(bucket, value, id, op)
     }
 
-    /// Compiles what the changes left pending (see `patterns`).
+    /// Compiles what the changes left pending (see `patterns`) and refreshes the exact
+    /// index's filter if it asked for it.
     pub fn settle(&mut self) {
+        self.exact.settle();
         self.domain.settle();
         self.url.settle();
         self.file.settle();
     }
 
     pub fn memory(&self) -> usize {
-        let by_def: usize = self.by_def.iter().map(|(_, s)| s.heap_bytes()).sum();
         self.defs.heap_bytes()
             + self.iocs.heap_bytes()
-            + self.by_def.heap_bytes()
-            + by_def
             + self.text_bytes
-            + self.sha1.heap_bytes()
-            + self.sha256.heap_bytes()
-            + self.md5.heap_bytes()
+            + self.exact.memory()
             + self.ip.memory()
             + self.domain.memory()
             + self.url.memory()
@@ -440,68 +359,157 @@ impl Inner {
     }
 
     /// See [`super::TenantIndex::match_event`].
+    ///
+    /// Two passes, so that the cache misses of the exact index overlap instead of queueing:
+    /// the first walks every observable, scans the pattern buckets and, for each exact key,
+    /// only computes its hash and asks for its filter block ([`FirstPass`]); while those
+    /// blocks arrive the walk goes on. The second asks the filter about each hash, and walks
+    /// again, looking keys up for real ([`LookUp`]), only the observables with a key that
+    /// passed it: nearly always none.
     pub fn match_event(&self, event: &Event<'_>, now_us: i64, out: &mut Vec<Match>) {
         let start = out.len();
-        for obs in &event.observables {
-            let raw: &str = &obs.value;
-            let mut sink = Sink { defs: &self.defs, now_us, field: obs.field, raw, out: &mut *out };
-            let types = obs.field.ioc_types();
-            if types.contains(&IocType::Url) {
-                // A URL field: the URL, and its host as a domain (or a bare host as a domain).
-                self.match_remote_url(raw, types.contains(&IocType::DomainName), &mut sink);
-            } else {
-                for t in types {
-                    self.match_as(*t, raw, &mut sink);
-                }
+        let mut hashes = FirstPass { observable: 0, hashes: [(0, 0); HELD_KEYS], held: 0 };
+        for (i, obs) in event.observables.iter().enumerate() {
+            hashes.observable = i;
+            let mut sink = self.sink(obs.field, &obs.value, now_us, out);
+            self.match_observable(obs.field, &obs.value, &mut hashes, &mut sink);
+        }
+        let mut done = usize::MAX;
+        for &(hash, i) in &hashes.hashes[..hashes.held] {
+            if i != done && self.exact.get(hash).is_some() {
+                done = i;
+                let obs = &event.observables[i];
+                let mut sink = self.sink(obs.field, &obs.value, now_us, out);
+                self.match_observable(obs.field, &obs.value, &mut LookUp, &mut sink);
             }
         }
         dedup_tail(out, start);
     }
 
+    fn sink<'a>(&'a self, field: Field, raw: &'a str, now_us: i64, out: &'a mut Vec<Match>) -> Sink<'a> {
+        Sink { defs: &self.defs, iocs: &self.iocs, now_us, field, raw, out }
+    }
+
     #[inline]
-    fn match_as(&self, ioc_type: IocType, raw: &str, sink: &mut Sink<'_>) {
-        match ioc_type {
-            IocType::Sha1 => lookup_digest::<20>(&self.sha1, raw, sink),
-            IocType::Sha256 => lookup_digest::<32>(&self.sha256, raw, sink),
-            IocType::Md5 => lookup_digest::<16>(&self.md5, raw, sink),
-            IocType::IpAddress => {
-                if !self.ip.is_empty() {
-                    if let Some(addr) = observed_ip(raw) {
-                        self.ip.lookup(addr, |p| sink.emit(p));
-                    }
-                }
+    fn match_observable<P: Pass>(&self, field: Field, raw: &str, pass: &mut P, sink: &mut Sink<'_>) {
+        let types = field.ioc_types();
+        if types.contains(&IocType::Url) {
+            // A URL field: the URL, and its host as a domain (or a bare host as a domain).
+            self.match_remote_url(raw, types.contains(&IocType::DomainName), pass, sink);
+        } else {
+            for t in types {
+                self.match_as(*t, raw, pass, sink);
             }
-            IocType::DomainName => {
-                if !self.domain.is_empty() {
-                    self.domain.match_observed(raw, sink);
-                }
-            }
-            IocType::Url => self.match_remote_url(raw, false, sink),
-            IocType::FileName => self.match_file(raw, sink),
         }
     }
 
     #[inline]
-    fn match_remote_url(&self, raw: &str, with_domain: bool, sink: &mut Sink<'_>) {
-        let want_url = !self.url.is_empty();
-        let want_domain = with_domain && !self.domain.is_empty();
-        if !want_url && !want_domain {
+    fn match_as<P: Pass>(&self, ioc_type: IocType, raw: &str, pass: &mut P, sink: &mut Sink<'_>) {
+        match ioc_type {
+            IocType::Sha1 => self.digest_key::<20, P>(Kind::Sha1, raw, pass, sink),
+            IocType::Sha256 => self.digest_key::<32, P>(Kind::Sha256, raw, pass, sink),
+            IocType::Md5 => self.digest_key::<16, P>(Kind::Md5, raw, pass, sink),
+            IocType::IpAddress => {
+                if !self.ip.is_empty() {
+                    if let Some(addr) = observed_ip(raw) {
+                        self.ip.covering_keys(addr, |key| pass.key(self, Kind::Ip, key.as_bytes(), sink));
+                    }
+                }
+            }
+            IocType::DomainName => {
+                if self.has_domains() {
+                    self.match_observed_host(raw, pass, sink);
+                }
+            }
+            IocType::Url => self.match_remote_url(raw, false, pass, sink),
+            IocType::FileName => self.match_file(raw, pass, sink),
+        }
+    }
+
+    #[inline]
+    fn digest_key<const N: usize, P: Pass>(&self, kind: Kind, raw: &str, pass: &mut P, sink: &mut Sink<'_>) {
+        if self.exact.has(kind) {
+            if let Some(digest) = decode_hex_digest::<N>(raw) {
+                pass.key(self, kind, &digest, sink);
+            }
+        }
+    }
+
+    fn has_domains(&self) -> bool {
+        self.exact.has(Kind::DomainEquals)
+            || self.exact.has(Kind::DomainSuffix)
+            || !self.domain.start.is_empty()
+            || !self.domain.contains.is_empty()
+    }
+
+    /// Matches an observed host that still needs normalising.
+    #[inline]
+    fn match_observed_host<P: Pass>(&self, raw: &str, pass: &mut P, sink: &mut Sink<'_>) {
+        if is_normal_observed_domain(raw) {
+            return self.match_host(raw, pass, sink);
+        }
+        let mut buf = [0u8; 256];
+        if let Some(host) = observed_domain_buf(raw, &mut buf) {
+            self.match_host(&host, pass, sink);
+        }
+    }
+
+    /// Matches a host in normal form (lower case, no trailing dot, punycode) as a domain.
+    #[inline]
+    fn match_host<P: Pass>(&self, host: &str, pass: &mut P, sink: &mut Sink<'_>) {
+        if host.is_empty() {
+            return;
+        }
+        if self.exact.has(Kind::DomainEquals) {
+            pass.key(self, Kind::DomainEquals, host.as_bytes(), sink);
+        }
+        if self.exact.has(Kind::DomainSuffix) {
+            let mut labels = host.bytes().filter(|b| *b == b'.').count() + 1;
+            let mut rest = host;
+            loop {
+                if self.domain.suffix_labels.get(labels).is_some_and(|n| *n > 0) {
+                    pass.key(self, Kind::DomainSuffix, rest.as_bytes(), sink);
+                }
+                match rest.find('.') {
+                    Some(dot) => {
+                        rest = &rest[dot + 1..];
+                        labels -= 1;
+                    }
+                    None => break,
+                }
+            }
+        }
+        if P::PATTERNS {
+            self.domain.start.scan(host, |p| sink.emit(p));
+            self.domain.contains.scan(host, |p| sink.emit(p));
+        }
+    }
+
+    #[inline]
+    fn match_remote_url<P: Pass>(&self, raw: &str, with_domain: bool, pass: &mut P, sink: &mut Sink<'_>) {
+        let want_url_equals = self.exact.has(Kind::UrlEquals);
+        let want_url_patterns = P::PATTERNS && (!self.url.automata_are_empty() || !self.url.regex.is_empty());
+        let want_domain = with_domain && self.has_domains();
+        if !want_url_equals && !want_url_patterns && !want_domain {
             return;
         }
         match observed_url(raw) {
             Some(url) => {
-                if want_url {
-                    self.url.match_plain(url.as_str(), sink);
+                if want_url_equals {
+                    pass.key(self, Kind::UrlEquals, url.as_str().as_bytes(), sink);
+                }
+                if want_url_patterns {
+                    self.url.scan_automata(url.as_str(), sink);
                     self.url.regex.scan(url.as_str(), |p| sink.emit(p));
                 }
                 if want_domain && url.host_is_domain() {
-                    self.domain.match_observed(url.host(), sink);
+                    self.match_observed_host(url.host(), pass, sink);
                 }
             }
             None => {
                 if want_domain {
                     if let Some(host) = observed_bare_host(raw) {
-                        self.domain.match_observed(host, sink);
+                        self.match_observed_host(host, pass, sink);
                     }
                 }
             }
@@ -511,12 +519,15 @@ impl Inner {
     /// File names may be full paths: plain functions compare the case-folded base name;
     /// regexes (case-insensitive) run on the full value and on the base name.
     #[inline]
-    fn match_file(&self, raw: &str, sink: &mut Sink<'_>) {
-        if self.file.is_empty() {
+    fn match_file<P: Pass>(&self, raw: &str, pass: &mut P, sink: &mut Sink<'_>) {
+        let want_equals = self.exact.has(Kind::FileEquals);
+        let want_automata = P::PATTERNS && !self.file.automata_are_empty();
+        let want_regex = P::PATTERNS && !self.file.regex.is_empty();
+        if !want_equals && !want_automata && !want_regex {
             return;
         }
         let base = file_base_name(raw);
-        if !base.is_empty() && !self.file.plain_is_empty() {
+        if !base.is_empty() && (want_equals || want_automata) {
             let mut buf = [0u8; 256];
             let folded = if base.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
                 Cow::Borrowed(base) // already folded: no buffer to prepare
@@ -526,9 +537,14 @@ impl Inner {
                     None => fold_case(base), // a very long name: rare, may allocate
                 }
             };
-            self.file.match_plain(&folded, sink);
+            if want_equals {
+                pass.key(self, Kind::FileEquals, folded.as_bytes(), sink);
+            }
+            if want_automata {
+                self.file.scan_automata(&folded, sink);
+            }
         }
-        if !self.file.regex.is_empty() {
+        if want_regex {
             self.file.regex.scan(raw, |p| sink.emit(p));
             if base.len() < raw.len() {
                 self.file.regex.scan(base, |p| sink.emit(p));
@@ -537,26 +553,63 @@ impl Inner {
     }
 }
 
-fn place_digest<const N: usize>(map: &mut Sharded<[u8; N], Postings>, value: &str, op: Op) -> bool {
-    match decode_hex_digest::<N>(value) {
-        Some(digest) => {
-            op.to_map(map, digest);
-            true
+/// What a walk over an observable does with its exact keys, and whether it scans the
+/// pattern buckets. See [`Inner::match_event`].
+trait Pass {
+    const PATTERNS: bool;
+    fn key(&mut self, index: &Inner, kind: Kind, key: &[u8], sink: &mut Sink<'_>);
+}
+
+/// Keys of one event held for the second pass; beyond them, keys are looked up at once.
+const HELD_KEYS: usize = 32;
+
+/// The first pass: hashes of the exact keys, their filter blocks fetched; patterns scanned.
+struct FirstPass {
+    observable: usize,
+    /// (key hash, observable index), in observable order. On the stack: matching nothing
+    /// allocates nothing.
+    hashes: [(u64, usize); HELD_KEYS],
+    held: usize,
+}
+
+impl Pass for FirstPass {
+    const PATTERNS: bool = true;
+
+    #[inline]
+    fn key(&mut self, index: &Inner, kind: Kind, key: &[u8], sink: &mut Sink<'_>) {
+        if self.held == HELD_KEYS {
+            return LookUp.key(index, kind, key, sink);
         }
-        None => false,
+        let hash = index.exact.hash(kind, key);
+        index.exact.prefetch(hash);
+        self.hashes[self.held] = (hash, self.observable);
+        self.held += 1;
     }
 }
 
-#[inline]
-fn lookup_digest<const N: usize>(map: &Sharded<[u8; N], Postings>, raw: &str, sink: &mut Sink<'_>) {
-    if map.is_empty() {
-        return;
-    }
-    if let Some(digest) = decode_hex_digest::<N>(raw) {
-        if let Some(p) = map.get(&digest) {
-            sink.emit(p);
+/// The second pass: exact keys looked up and verified; patterns already done.
+struct LookUp;
+
+impl Pass for LookUp {
+    const PATTERNS: bool = false;
+
+    #[inline]
+    fn key(&mut self, index: &Inner, kind: Kind, key: &[u8], sink: &mut Sink<'_>) {
+        if let Some(postings) = index.exact.get(index.exact.hash(kind, key)) {
+            sink.emit_exact(postings, kind, key);
         }
     }
+}
+
+/// Adds or removes IOC `id` under `pattern` in a pattern bucket.
+fn edit_bucket<E: super::patterns::Engine>(bucket: &mut Bucket<E>, pattern: &str, id: i64, op: Op) -> bool {
+    match op {
+        Op::Add => bucket.edit(&Arc::from(pattern), |p| p.push(id)),
+        Op::Remove => bucket.edit_existing(pattern, |p| {
+            p.remove(id);
+        }),
+    }
+    true
 }
 
 /// An event can reach the same IOC twice with the same observation (a Contains pattern

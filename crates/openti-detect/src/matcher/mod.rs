@@ -10,36 +10,47 @@
 //! # Structures, per IOC type and detection function
 //! | type | Equals | StartWith | EndWith | Contains | Regex |
 //! | --- | --- | --- | --- | --- | --- |
-//! | Sha1, Sha256, Md5 | hash set of the digest bytes | | | | |
-//! | IpAddress | prefix table: every covering block (`ip.rs`) | | | | |
-//! | DomainName | hash set | Aho-Corasick, anchored | hash set of values, probed with each label-aligned suffix of the host | Aho-Corasick | |
-//! | Url | hash set | Aho-Corasick, anchored | Aho-Corasick over reversed patterns, anchored | Aho-Corasick | regex sets |
-//! | FileName | hash set | as Url, on the case-folded base name | as Url, on the base name | as Url, on the base name | regex sets, case-insensitive, on the path and on the base name |
+//! | Sha1, Sha256, Md5 | exact key: the digest bytes | | | | |
+//! | IpAddress | exact key per covering block: one probe per prefix length in use (`ip.rs`) | | | | |
+//! | DomainName | exact key | Aho-Corasick, anchored | exact key, probed with each label-aligned suffix of the host | Aho-Corasick | |
+//! | Url | exact key | Aho-Corasick, anchored | Aho-Corasick over reversed patterns, anchored | Aho-Corasick | regex sets |
+//! | FileName | exact key: the case-folded base name | as Url, on the case-folded base name | as Url, on the base name | as Url, on the base name | regex sets, case-insensitive, on the path and on the base name |
 //!
-//! Every structure maps a key to *postings*: the IOCs with that value, each with its
-//! definition and expiry. A hit is kept only if the IOC is unexpired at the event's `now` and
-//! its definition exists and is enabled; so expiry needs no timer, and disabling a definition
-//! is one write whatever the number of its IOCs. Disabled IOCs are not indexed at all.
+//! Exact keys of every kind share one map behind one Bloom filter (`exact.rs`, `bloom.rs`);
+//! the automata and regex sets live in pattern buckets (`patterns.rs`). Both map a key or a
+//! pattern to *postings*: the ids of the IOCs with that value. The registry (IOC id → its
+//! definition, expiry, type, function and value) decides whether a hit counts: the IOC must
+//! be unexpired at the event's `now` and its definition must exist and be enabled; so expiry
+//! needs no timer, and disabling a definition is one write whatever the number of its IOCs.
+//! Disabled IOCs are not indexed at all.
 //!
 //! # Costs
-//! - Matching an observable costs a few hash lookups plus one walk of each non-empty
-//!   automaton over the value — independent of the number of IOCs, except for the number of
-//!   distinct IP prefix lengths in use and the regex sets (one scan per chunk of 64 regexes,
-//!   see `patterns.rs`). StartWith/EndWith walks are anchored and stop at the first byte no
-//!   pattern continues with; Contains reads every byte, through a DFA while the bucket's
-//!   DFA fits in 1 MiB, else through a q-gram filter that stays in cache (`grams.rs`). The
-//!   cost still grows a little with the index, through cache misses in larger tables. Nothing is allocated unless something matches: observed
-//!   values are normalised in stack buffers or borrowed (see `openti_model::values`).
+//! - Matching an observable costs one hash and one filter probe per exact key (a few: one
+//!   per IP prefix length in use, one per label-aligned domain suffix whose label count some
+//!   IOC has) plus one walk of each non-empty automaton over the value — independent of the
+//!   number of IOCs, except for the regex sets (one scan per chunk of 64 regexes, see
+//!   `patterns.rs`). The filter blocks of all the keys of an event are fetched together, so
+//!   their cache misses overlap (see `index.rs`, `match_event`). StartWith/EndWith walks are
+//!   anchored and stop at the first byte no pattern continues with; Contains reads every
+//!   byte, through a DFA while the bucket's DFA fits in 1 MiB, else through a q-gram filter
+//!   that stays in cache (`grams.rs`). Large automata still cost cache misses per byte
+//!   walked: that is where the time of a large index goes (docs/benchmarks.md). Nothing is
+//!   allocated unless something matches: observed values are normalised in stack buffers
+//!   or borrowed (see `openti_model::values`).
 //! - A change copies only the shards it touches of the copy-on-write maps (`sharded.rs`: a
-//!   few hundred entries each) and recompiles the small delta layer of the affected
-//!   (type, function) bucket, about 4·√n patterns; the bucket's base (n patterns) is
-//!   recompiled once every O(√n) additions, or when deleted patterns pile up (`patterns.rs`).
-//!   Disabling or enabling a definition is one map write.
+//!   few hundred entries each) and one 4 KiB chunk of the filter, and recompiles the small
+//!   delta layer of the affected pattern bucket, about 4·√n patterns; the bucket's base (n
+//!   patterns) is recompiled once every O(√n) additions, or when deleted patterns pile up
+//!   (`patterns.rs`); the filter is rebuilt when the exact keys outgrow it by half or
+//!   removed keys pile up. Disabling or enabling a definition is one map write; deleting
+//!   one reads the registry once.
 //!
 //! IOC values must be in the normal form of `openti_model::values::normalize_ioc_value`
 //! (the store only holds such values); an IOC whose value cannot be read for its type is
 //! logged and left out.
 
+mod bloom;
+mod exact;
 mod grams;
 mod index;
 pub(crate) mod ip;

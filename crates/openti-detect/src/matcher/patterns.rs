@@ -555,27 +555,24 @@ impl Bucket<Rx> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::postings::Posting;
     use super::*;
-
-    fn posting(id: i64) -> Posting {
-        Posting { ioc_id: id, def_id: 1, expires_us: i64::MAX }
-    }
 
     fn found(b: &Bucket<Ac>, hay: &str) -> Vec<i64> {
         let mut ids = Vec::new();
-        b.scan(hay, |p| ids.extend(p.iter().map(|p| p.ioc_id)));
+        b.scan(hay, |p| ids.extend(p.iter()));
         ids.sort();
         ids.dedup();
         ids
     }
 
     fn add(b: &mut Bucket<Ac>, pattern: &str, id: i64) {
-        b.edit(&Arc::from(pattern), |p| p.push(posting(id)));
+        b.edit(&Arc::from(pattern), |p| p.push(id));
     }
 
     fn remove(b: &mut Bucket<Ac>, pattern: &str, id: i64) {
-        b.edit_existing(pattern, |p| p.retain(|p| p.ioc_id != id));
+        b.edit_existing(pattern, |p| {
+            p.remove(id);
+        });
     }
 
     #[test]
@@ -665,15 +662,15 @@ mod tests {
     fn regex_sets() {
         let mut b = Bucket::<Rx>::new(IocType::FileName, Tuning { delta_min: 1, delta_max: 1000, dead_slack: 100 });
         for i in 0..150 {
-            b.edit(&Arc::from(format!("^tool{i}\\.exe$")), |p| p.push(posting(i)));
+            b.edit(&Arc::from(format!("^tool{i}\\.exe$")), |p| p.push(i));
         }
-        b.edit(&Arc::from("(unclosed"), |p| p.push(posting(999)));
+        b.edit(&Arc::from("(unclosed"), |p| p.push(999));
         b.settle();
         let mut ids = Vec::new();
-        b.scan("TOOL149.EXE", |p| ids.extend(p.iter().map(|p| p.ioc_id)));
+        b.scan("TOOL149.EXE", |p| ids.extend(p.iter()));
         assert_eq!(ids, vec![149]);
         ids.clear();
-        b.scan("tool7.exe", |p| ids.extend(p.iter().map(|p| p.ioc_id)));
+        b.scan("tool7.exe", |p| ids.extend(p.iter()));
         assert_eq!(ids, vec![7]);
     }
 }

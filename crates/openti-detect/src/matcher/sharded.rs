@@ -55,10 +55,6 @@ impl<K: Hash + Eq + Clone, V: Clone> Sharded<K, V> {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     #[inline]
     fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
         self.hasher.hash_one(key)
@@ -215,7 +211,7 @@ mod tests {
     #[test]
     fn insert_get_remove() {
         let mut m: Sharded<Arc<str>, u32> = Sharded::new();
-        assert!(m.is_empty());
+        assert_eq!(m.len(), 0);
         assert_eq!(m.insert("a".into(), 1), None);
         assert_eq!(m.insert("a".into(), 2), Some(1));
         assert_eq!(m.get("a"), Some(&2));

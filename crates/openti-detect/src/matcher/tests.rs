@@ -116,6 +116,26 @@ fn ip_blocks_report_every_covering_ioc() {
 }
 
 #[test]
+fn events_with_more_exact_keys_than_are_held_still_match_everywhere() {
+    // Three prefix lengths in use: each address is three exact keys, so 40 addresses are
+    // far more keys than the first pass holds (the rest are looked up at once).
+    let index = TenantIndex::build(
+        [def(1)],
+        [
+            ioc(1, 1, IpAddress, Equals, "10.0.0.1"),
+            ioc(2, 1, IpAddress, Equals, "10.0.1.0/24"),
+            ioc(3, 1, IpAddress, Equals, "10.1.0.0/16"),
+        ],
+    );
+    let addresses: Vec<String> = (0..40).map(|i| format!("172.16.0.{i}")).collect();
+    for (at, address, expected) in [(0, "10.0.0.1", 1), (20, "10.0.1.9", 2), (39, "10.1.200.1", 3)] {
+        let mut observables: Vec<(Field, &str)> = addresses.iter().map(|a| (Field::RemoteIp, a.as_str())).collect();
+        observables[at] = (Field::RemoteIp, address);
+        assert_eq!(ids(&index, &observables), vec![expected], "{address} at {at}");
+    }
+}
+
+#[test]
 fn domains_end_with_is_label_aligned() {
     let index = TenantIndex::build(
         [def(1)],
