@@ -147,6 +147,11 @@ impl ExactIndex {
         self.hasher.hash_one((kind as u8, key))
     }
 
+    /// Makes room for `additional` keys (see [`Sharded::reserve`]).
+    pub fn reserve(&mut self, additional: usize) {
+        self.map.reserve(additional);
+    }
+
     /// Adds IOC `id` under `key`.
     pub fn add(&mut self, kind: Kind, key: &[u8], id: i64) {
         let hash = self.hash(kind, key);

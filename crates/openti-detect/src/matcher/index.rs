@@ -32,13 +32,28 @@ struct IocRecord {
 
 impl IocRecord {
     fn of(ioc: &IndexedIoc) -> IocRecord {
+        IocRecord::with_value(ioc, ioc.value.as_str().into())
+    }
+
+    /// Takes the IOC's value without copying it.
+    fn from_owned(mut ioc: IndexedIoc) -> IocRecord {
+        let value = std::mem::take(&mut ioc.value).into_boxed_str();
+        IocRecord::with_value(&ioc, value)
+    }
+
+    fn with_value(ioc: &IndexedIoc, value: Box<str>) -> IocRecord {
         IocRecord {
             def_id: ioc.definition_id,
             expires_us: ioc.expires_at.map_or(i64::MAX, |t| t.timestamp_micros()),
             ioc_type: ioc.ioc_type,
             function: ioc.function,
-            value: ioc.value.as_str().into(),
+            value,
         }
+    }
+
+    /// Heap bytes of the value, as the allocator rounds them.
+    fn value_bytes(&self) -> usize {
+        self.value.len().div_ceil(16) * 16 + 16
     }
 }
 
@@ -192,6 +207,12 @@ pub(crate) struct Inner {
     iocs: Sharded<i64, IocRecord>,
     /// Heap bytes of IOC values held by the registry.
     text_bytes: usize,
+    values: Values,
+}
+
+/// Every structure that finds IOC ids by observed value, and the match path over them.
+#[derive(Clone)]
+struct Values {
     exact: ExactIndex,
     ip: IpLengths,
     domain: DomainIndex,
@@ -212,16 +233,25 @@ impl Inner {
             defs: Sharded::new(),
             iocs: Sharded::new(),
             text_bytes: 0,
-            exact: ExactIndex::default(),
-            ip: IpLengths::default(),
-            domain: DomainIndex::new(),
-            url: TextIndex::new(IocType::Url),
-            file: TextIndex::new(IocType::FileName),
+            values: Values {
+                exact: ExactIndex::default(),
+                ip: IpLengths::default(),
+                domain: DomainIndex::new(),
+                url: TextIndex::new(IocType::Url),
+                file: TextIndex::new(IocType::FileName),
+            },
         }
     }
 
     pub fn len(&self) -> usize {
         self.iocs.len()
+    }
+
+    /// Prepares the registry and the exact index for `iocs` more IOCs (see
+    /// [`Sharded::reserve`]); most IOCs are exact keys.
+    pub fn reserve(&mut self, iocs: usize) {
+        self.iocs.reserve(iocs);
+        self.values.exact.reserve(iocs);
     }
 
     pub fn apply(&mut self, change: &IndexChange) {
@@ -259,6 +289,62 @@ impl Inner {
         Some(super::IocInfo { ioc_type: r.ioc_type, definition_id: r.def_id, value: r.value.to_string() })
     }
 
+    /// [`Inner::upsert_ioc`] of every IOC in order, on two threads: this one puts each IOC
+    /// in its structure, the other files it in the registry, in batches handed over as they
+    /// fill (so the input is moved, never copied). An IOC that appears twice is placed twice;
+    /// the registry keeps the last, and the structures then forget what it displaced — the
+    /// outcome of applying the IOCs one by one.
+    pub fn load(&mut self, iocs: impl Iterator<Item = IndexedIoc>) {
+        const BATCH: usize = 4096;
+        let Inner { iocs: registry, text_bytes, values, .. } = self;
+        let displaced = std::thread::scope(|scope| {
+            let (sender, batches) = std::sync::mpsc::sync_channel::<Vec<(IndexedIoc, bool)>>(4);
+            let filing = scope.spawn(move || {
+                let mut displaced = Vec::new();
+                for batch in batches {
+                    for (ioc, indexed) in batch {
+                        let id = ioc.id;
+                        let old = if indexed {
+                            let record = IocRecord::from_owned(ioc);
+                            *text_bytes += record.value_bytes();
+                            registry.insert(id, record)
+                        } else {
+                            registry.remove(&id)
+                        };
+                        if let Some(old) = old {
+                            *text_bytes -= old.value_bytes();
+                            displaced.push((id, old));
+                        }
+                    }
+                }
+                displaced
+            });
+            let mut batch = Vec::with_capacity(BATCH);
+            for ioc in iocs {
+                let indexed = ioc.enabled && values.place(ioc.id, ioc.ioc_type, ioc.function, &ioc.value, Op::Add);
+                if ioc.enabled && !indexed {
+                    warn_not_indexed(&ioc);
+                }
+                batch.push((ioc, indexed));
+                if batch.len() == BATCH {
+                    // Fails only if the filing thread panicked: its join below reports it.
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if sender.send(full).is_err() {
+                        break;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let _ = sender.send(batch);
+            }
+            drop(sender);
+            filing.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        for (id, old) in displaced {
+            values.place(id, old.ioc_type, old.function, &old.value, Op::Remove);
+        }
+    }
+
     pub fn upsert_ioc(&mut self, ioc: &IndexedIoc) {
         let record = ioc.enabled.then(|| IocRecord::of(ioc));
         if let (Some(old), Some(new)) = (self.iocs.get(&ioc.id), record.as_ref()) {
@@ -268,31 +354,72 @@ impl Inner {
         }
         self.remove_ioc(ioc.id);
         let Some(record) = record else { return }; // disabled: not indexed
-        if !self.place(ioc.id, &record, Op::Add) {
-            tracing::warn!(
-                ioc_id = ioc.id,
-                ioc_type = %ioc.ioc_type,
-                function = %ioc.function,
-                "IOC value is not in normal form for its type and function; it is not indexed"
-            );
+        if !self.values.place(ioc.id, record.ioc_type, record.function, &record.value, Op::Add) {
+            warn_not_indexed(ioc);
             return;
         }
-        self.text_bytes += record.value.len().div_ceil(16) * 16 + 16;
+        self.text_bytes += record.value_bytes();
         self.iocs.insert(ioc.id, record);
     }
 
     pub fn remove_ioc(&mut self, id: i64) {
         let Some(record) = self.iocs.remove(&id) else { return };
-        self.place(id, &record, Op::Remove);
-        self.text_bytes -= record.value.len().div_ceil(16) * 16 + 16;
+        self.values.place(id, record.ioc_type, record.function, &record.value, Op::Remove);
+        self.text_bytes -= record.value_bytes();
     }
 
+    /// Compiles what the changes left pending (see `patterns`) and refreshes the exact
+    /// index's filter if it asked for it.
+    pub fn settle(&mut self) {
+        self.values.settle();
+    }
+
+    pub fn memory(&self) -> usize {
+        self.defs.heap_bytes()
+            + self.iocs.heap_bytes()
+            + self.text_bytes
+            + self.values.memory()
+    }
+
+    /// See [`super::TenantIndex::match_event`].
+    ///
+    /// Two passes, so that the cache misses of the exact index overlap instead of queueing:
+    /// the first walks every observable, scans the pattern buckets and, for each exact key,
+    /// only computes its hash and asks for its filter block ([`FirstPass`]); while those
+    /// blocks arrive the walk goes on. The second asks the filter about each hash, and walks
+    /// again, looking keys up for real ([`LookUp`]), only the observables with a key that
+    /// passed it: nearly always none.
+    pub fn match_event(&self, event: &Event<'_>, now_us: i64, out: &mut Vec<Match>) {
+        let start = out.len();
+        let mut hashes = FirstPass { observable: 0, hashes: [(0, 0); HELD_KEYS], held: 0 };
+        for (i, obs) in event.observables.iter().enumerate() {
+            hashes.observable = i;
+            let mut sink = self.sink(obs.field, &obs.value, now_us, out);
+            self.values.match_observable(obs.field, &obs.value, &mut hashes, &mut sink);
+        }
+        let mut done = usize::MAX;
+        for &(hash, i) in &hashes.hashes[..hashes.held] {
+            if i != done && self.values.exact.get(hash).is_some() {
+                done = i;
+                let obs = &event.observables[i];
+                let mut sink = self.sink(obs.field, &obs.value, now_us, out);
+                self.values.match_observable(obs.field, &obs.value, &mut LookUp, &mut sink);
+            }
+        }
+        dedup_tail(out, start);
+    }
+
+    fn sink<'a>(&'a self, field: Field, raw: &'a str, now_us: i64, out: &'a mut Vec<Match>) -> Sink<'a> {
+        Sink { defs: &self.defs, iocs: &self.iocs, now_us, field, raw, out }
+    }
+}
+
+impl Values {
     /// Adds or removes IOC `id` in the structure of its (type, function). Returns false if
     /// the value cannot be indexed (not in normal form).
-    fn place(&mut self, id: i64, record: &IocRecord, op: Op) -> bool {
+    fn place(&mut self, id: i64, ioc_type: IocType, function: DetectionFunction, value: &str, op: Op) -> bool {
         use DetectionFunction::*;
-        let value = &*record.value;
-        if let Some(kind) = exact_kind(record.ioc_type, record.function) {
+        if let Some(kind) = exact_kind(ioc_type, function) {
             let Some(key) = key_of(kind, value) else { return false };
             let done = match op {
                 Op::Add => {
@@ -316,10 +443,10 @@ impl Inner {
             }
             return true;
         }
-        if op == Op::Add && record.function == Regex && compile_ioc_regex(record.ioc_type, value).is_err() {
+        if op == Op::Add && function == Regex && compile_ioc_regex(ioc_type, value).is_err() {
             return false;
         }
-        let bucket = match (record.ioc_type, record.function) {
+        let bucket = match (ioc_type, function) {
             (IocType::DomainName, StartWith) => &mut self.domain.start,
             (IocType::DomainName, Contains) => &mut self.domain.contains,
             (IocType::Url, Regex) => return edit_bucket(&mut self.url.regex, value, id, op),
@@ -338,56 +465,15 @@ impl Inner {
         edit_bucket(bucket, value, id, op)
     }
 
-    /// Compiles what the changes left pending (see `patterns`) and refreshes the exact
-    /// index's filter if it asked for it.
-    pub fn settle(&mut self) {
+    fn settle(&mut self) {
         self.exact.settle();
         self.domain.settle();
         self.url.settle();
         self.file.settle();
     }
 
-    pub fn memory(&self) -> usize {
-        self.defs.heap_bytes()
-            + self.iocs.heap_bytes()
-            + self.text_bytes
-            + self.exact.memory()
-            + self.ip.memory()
-            + self.domain.memory()
-            + self.url.memory()
-            + self.file.memory()
-    }
-
-    /// See [`super::TenantIndex::match_event`].
-    ///
-    /// Two passes, so that the cache misses of the exact index overlap instead of queueing:
-    /// the first walks every observable, scans the pattern buckets and, for each exact key,
-    /// only computes its hash and asks for its filter block ([`FirstPass`]); while those
-    /// blocks arrive the walk goes on. The second asks the filter about each hash, and walks
-    /// again, looking keys up for real ([`LookUp`]), only the observables with a key that
-    /// passed it: nearly always none.
-    pub fn match_event(&self, event: &Event<'_>, now_us: i64, out: &mut Vec<Match>) {
-        let start = out.len();
-        let mut hashes = FirstPass { observable: 0, hashes: [(0, 0); HELD_KEYS], held: 0 };
-        for (i, obs) in event.observables.iter().enumerate() {
-            hashes.observable = i;
-            let mut sink = self.sink(obs.field, &obs.value, now_us, out);
-            self.match_observable(obs.field, &obs.value, &mut hashes, &mut sink);
-        }
-        let mut done = usize::MAX;
-        for &(hash, i) in &hashes.hashes[..hashes.held] {
-            if i != done && self.exact.get(hash).is_some() {
-                done = i;
-                let obs = &event.observables[i];
-                let mut sink = self.sink(obs.field, &obs.value, now_us, out);
-                self.match_observable(obs.field, &obs.value, &mut LookUp, &mut sink);
-            }
-        }
-        dedup_tail(out, start);
-    }
-
-    fn sink<'a>(&'a self, field: Field, raw: &'a str, now_us: i64, out: &'a mut Vec<Match>) -> Sink<'a> {
-        Sink { defs: &self.defs, iocs: &self.iocs, now_us, field, raw, out }
+    fn memory(&self) -> usize {
+        self.exact.memory() + self.ip.memory() + self.domain.memory() + self.url.memory() + self.file.memory()
     }
 
     #[inline]
@@ -557,7 +643,7 @@ impl Inner {
 /// pattern buckets. See [`Inner::match_event`].
 trait Pass {
     const PATTERNS: bool;
-    fn key(&mut self, index: &Inner, kind: Kind, key: &[u8], sink: &mut Sink<'_>);
+    fn key(&mut self, index: &Values, kind: Kind, key: &[u8], sink: &mut Sink<'_>);
 }
 
 /// Keys of one event held for the second pass; beyond them, keys are looked up at once.
@@ -576,7 +662,7 @@ impl Pass for FirstPass {
     const PATTERNS: bool = true;
 
     #[inline]
-    fn key(&mut self, index: &Inner, kind: Kind, key: &[u8], sink: &mut Sink<'_>) {
+    fn key(&mut self, index: &Values, kind: Kind, key: &[u8], sink: &mut Sink<'_>) {
         if self.held == HELD_KEYS {
             return LookUp.key(index, kind, key, sink);
         }
@@ -594,11 +680,20 @@ impl Pass for LookUp {
     const PATTERNS: bool = false;
 
     #[inline]
-    fn key(&mut self, index: &Inner, kind: Kind, key: &[u8], sink: &mut Sink<'_>) {
+    fn key(&mut self, index: &Values, kind: Kind, key: &[u8], sink: &mut Sink<'_>) {
         if let Some(postings) = index.exact.get(index.exact.hash(kind, key)) {
             sink.emit_exact(postings, kind, key);
         }
     }
+}
+
+fn warn_not_indexed(ioc: &IndexedIoc) {
+    tracing::warn!(
+        ioc_id = ioc.id,
+        ioc_type = %ioc.ioc_type,
+        function = %ioc.function,
+        "IOC value is not in normal form for its type and function; it is not indexed"
+    );
 }
 
 /// Adds or removes IOC `id` under `pattern` in a pattern bucket.

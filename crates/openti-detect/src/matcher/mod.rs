@@ -155,9 +155,9 @@ impl TenantIndex {
         for def in defs {
             inner.apply(&IndexChange::UpsertDefinition(def));
         }
-        for ioc in iocs {
-            inner.upsert_ioc(&ioc);
-        }
+        let iocs = iocs.into_iter();
+        inner.reserve(iocs.size_hint().0);
+        inner.load(iocs);
         inner.settle();
         TenantIndex { inner: Arc::new(inner) }
     }

@@ -51,13 +51,16 @@ impl Postings {
         };
     }
 
-    /// Removes `id`; returns whether it was there.
+    /// Removes one posting of `id` (a bulk load may briefly hold two: see
+    /// `Inner::load`); returns whether there was one.
     pub fn remove(&mut self, id: i64) -> bool {
         let before = self.len();
         *self = match std::mem::take(self) {
             Postings::One(first) if first == id => Postings::Empty,
             Postings::Many(mut ids) => {
-                ids.retain(|i| *i != id);
+                if let Some(at) = ids.iter().position(|i| *i == id) {
+                    ids.remove(at);
+                }
                 match ids.len() {
                     0 => Postings::Empty,
                     1 => Postings::One(ids[0]),
@@ -95,6 +98,9 @@ mod tests {
         assert!(p.remove(2) && !p.remove(2));
         assert_eq!(p.as_slice(), &[1, 3]);
         assert!(p.remove(1));
+        assert_eq!(p, Postings::One(3));
+        p.push(3);
+        assert!(p.remove(3), "one posting of 3 removed, one left");
         assert_eq!(p, Postings::One(3));
         assert!(p.remove(3));
         assert!(p.is_empty());

@@ -174,6 +174,14 @@ impl<K: Hash + Eq + Clone, V: Clone> Sharded<K, V> {
         tables + self.shards.len() * std::mem::size_of::<usize>()
     }
 
+    /// Cuts the map into the shards `additional` more entries will need, so that a bulk load
+    /// does not re-cut it several times on the way (each re-cut copies every entry). The
+    /// tables themselves grow as they fill: sizing each for the fullest shard would cost
+    /// memory.
+    pub fn reserve(&mut self, additional: usize) {
+        self.grow_if_needed(additional);
+    }
+
     /// Re-cuts the map into more shards when it outgrows them. Rare (the count grows ×4) and
     /// so amortised O(1) per insert.
     fn grow_if_needed(&mut self, extra: usize) {
@@ -246,6 +254,20 @@ mod tests {
         for i in (0..100_000).step_by(997) {
             assert_eq!(a.get(&i), Some(&i));
         }
+    }
+
+    #[test]
+    fn reserving_cuts_the_shards_once_for_a_bulk_load() {
+        let mut m: Sharded<u64, u64> = Sharded::new();
+        m.insert(u64::MAX, 0);
+        m.reserve(100_000);
+        let shards = m.shard_count();
+        assert!(shards >= 64, "{shards}");
+        for i in 0..100_000 {
+            m.insert(i, i);
+        }
+        assert_eq!(m.shard_count(), shards, "no re-cut");
+        assert_eq!((m.len(), m.get(&99_999), m.get(&u64::MAX)), (100_001, Some(&99_999), Some(&0)));
     }
 
     #[test]

@@ -354,10 +354,15 @@ fn values_not_in_normal_form_are_left_out_without_panicking() {
             bad(4, Sha1, Contains, "abc"),
             bad(5, DomainName, Regex, "evil"),
             bad(6, DomainName, Equals, "evil.com"),
+            // A valid value replaced by one that is not: the IOC is left out altogether.
+            bad(7, DomainName, Equals, "other.com"),
+            bad(7, DomainName, Regex, "other"),
         ],
     );
     assert_eq!(index.len(), 1);
     assert_eq!(ids(&index, &[(Field::DnsQuery, "evil.com")]), vec![6]);
+    assert_eq!(ids(&index, &[(Field::DnsQuery, "other.com")]), Vec::<i64>::new());
+    assert_eq!(index.ioc(7), None);
 }
 
 #[test]
@@ -744,6 +749,29 @@ mod properties {
             let iocs: Vec<IndexedIoc> = unique.into_values().collect();
             let index = TenantIndex::build(defs.iter().map(|(id, e)| IndexedDefinition { id: *id, enabled: *e }), iocs.clone());
             check(&index, &defs, &iocs, &events)?;
+        }
+
+        #[test]
+        fn a_bulk_build_equals_upserting_one_by_one(
+            // Few ids: most appear several times, enabled or not, valid or not.
+            iocs in prop::collection::vec(random_ioc(1..6), 0..30),
+            probes in events(),
+        ) {
+            let defs: BTreeMap<i64, bool> = [(1, true), (2, true), (3, false)].into();
+            let iocs: Vec<IndexedIoc> = iocs.into_iter().flatten().collect();
+            let def_list = || defs.iter().map(|(id, e)| IndexedDefinition { id: *id, enabled: *e });
+            let built = TenantIndex::build(def_list(), iocs.clone());
+            let one_by_one = TenantIndex::build(def_list(), []).apply(
+                &iocs.iter().cloned().map(IndexChange::UpsertIoc).collect::<Vec<_>>(),
+            );
+            let model: BTreeMap<i64, IndexedIoc> = iocs.iter().map(|i| (i.id, i.clone())).collect();
+            let last: Vec<IndexedIoc> = model.into_values().collect();
+            prop_assert_eq!(built.len(), one_by_one.len());
+            for id in 0..7 {
+                prop_assert_eq!(built.ioc(id), one_by_one.ioc(id));
+            }
+            check(&built, &defs, &last, &probes)?;
+            check(&one_by_one, &defs, &last, &probes)?;
         }
 
         #[test]
