@@ -154,11 +154,25 @@ impl ExactIndex {
 
     /// Adds IOC `id` under `key`.
     pub fn add(&mut self, kind: Kind, key: &[u8], id: i64) {
-        let hash = self.hash(kind, key);
+        self.add_hashed(self.hash(kind, key), id);
+        self.per_kind[kind as usize] += 1;
+    }
+
+    /// Removes IOC `id` from `key`; returns whether it was there.
+    pub fn remove(&mut self, kind: Kind, key: &[u8], id: i64) -> bool {
+        let removed = self.remove_hashed(self.hash(kind, key), id);
+        if removed {
+            self.per_kind[kind as usize] -= 1;
+        }
+        removed
+    }
+
+    /// Adds IOC `id` under a key hashed by the caller (`anchored.rs` hashes prefixes its own
+    /// way). One index must hash every key the same way.
+    pub fn add_hashed(&mut self, hash: u64, id: i64) {
         let postings = self.map.get_or_insert_with(hash, Postings::new);
         let new_key = postings.is_empty();
         postings.push(id);
-        self.per_kind[kind as usize] += 1;
         if new_key && !self.rebuild {
             if self.map.len() > self.filter.capacity() {
                 self.rebuild = true;
@@ -168,14 +182,12 @@ impl ExactIndex {
         }
     }
 
-    /// Removes IOC `id` from `key`; returns whether it was there.
-    pub fn remove(&mut self, kind: Kind, key: &[u8], id: i64) -> bool {
-        let hash = self.hash(kind, key);
+    /// Removes IOC `id` from a key hashed by the caller; returns whether it was there.
+    pub fn remove_hashed(&mut self, hash: u64, id: i64) -> bool {
         let Some(postings) = self.map.get_mut(&hash) else { return false };
         if !postings.remove(id) {
             return false;
         }
-        self.per_kind[kind as usize] -= 1;
         if postings.is_empty() {
             self.map.remove(&hash);
             self.stale += 1;
@@ -205,6 +217,13 @@ impl ExactIndex {
     #[inline]
     pub fn prefetch(&self, hash: u64) {
         self.filter.prefetch(hash);
+    }
+
+    /// Whether a key with this hash may be present (false: certainly absent); the filter
+    /// only, never the map.
+    #[inline]
+    pub fn may_contain(&self, hash: u64) -> bool {
+        self.filter.may_contain(hash)
     }
 
     /// The postings of a key hash. They may hold IOCs of another key with the same hash:

@@ -4,11 +4,15 @@
 //! An Aho-Corasick automaton reads the value one byte at a time, each step depending on the
 //! state the previous one reached. With tens of thousands of patterns its table no longer
 //! fits in cache and nearly every byte becomes a cache miss. Here each pattern is instead
-//! represented by one of its 4-byte grams (the rarest among all patterns), and a bitmap
-//! small enough to stay in cache says which grams exist. The scan tests the gram at every
-//! position of the value — independent look-ups the processor overlaps — and only on a set
-//! bit looks the gram up and compares the candidate patterns. Patterns shorter than a gram
-//! go to a small automaton.
+//! represented by one of its grams (the rarest among all patterns), and a bitmap small
+//! enough to stay in cache says which grams exist. The scan tests the gram at every position
+//! of the value — independent look-ups the processor overlaps — and only on a set bit looks
+//! the gram up and compares the candidate patterns.
+//!
+//! Patterns of 8 bytes or more are represented by an 8-byte gram, shorter ones of 4 to 7
+//! bytes by a 4-byte gram: the longer the gram, the rarer it is in observed values, so the
+//! fewer the candidates to compare (values share short grams such as `.exe` or `http` with
+//! patterns all the time). Patterns shorter than 4 bytes go to a small automaton.
 
 use std::collections::HashMap;
 
@@ -16,20 +20,29 @@ use aho_corasick::{dfa, nfa, MatchKind};
 
 use super::patterns::walk_unanchored;
 
-/// Gram length.
-const Q: usize = 4;
+/// Gram lengths.
+const LONG: usize = 8;
+const SHORT: usize = 4;
 
 pub(crate) struct Grams {
-    /// One bit per gram hash.
-    filter: Box<[u64]>,
-    /// `32 - log2(filter bits)`: the hash is the top bits of a multiplication.
-    shift: u32,
-    /// Gram → (pattern index, offset of the gram in the pattern).
-    anchors: HashMap<u32, Box<[(u32, u32)]>, foldhash::fast::RandomState>,
+    /// Patterns of at least [`LONG`] bytes, by 8-byte gram.
+    long: Option<GramFilter<LONG>>,
+    /// Patterns of [`SHORT`] to [`LONG`] - 1 bytes, by 4-byte gram.
+    mid: Option<GramFilter<SHORT>>,
     /// Pattern bytes, for verification.
     patterns: Box<[Box<[u8]>]>,
     /// Patterns shorter than a gram, and their indices.
     short: Option<(Short, Box<[u32]>)>,
+}
+
+/// The patterns represented by grams of `Q` bytes.
+struct GramFilter<const Q: usize> {
+    /// One bit per gram hash.
+    filter: Box<[u64]>,
+    /// `64 - log2(filter bits)`: the hash is the top bits of a multiplication.
+    shift: u32,
+    /// Gram → (pattern index, offset of the gram in the pattern).
+    anchors: HashMap<u64, Box<[(u32, u32)]>, foldhash::fast::RandomState>,
 }
 
 /// The automaton of the patterns shorter than a gram (at most three bytes each).
@@ -64,40 +77,87 @@ impl Short {
     }
 }
 
+/// The `Q` bytes at `i` as an integer.
 #[inline]
-fn gram_at(bytes: &[u8], i: usize) -> Option<u32> {
-    let w: [u8; Q] = bytes.get(i..i + Q)?.try_into().ok()?;
-    Some(u32::from_le_bytes(w))
+fn gram_at<const Q: usize>(bytes: &[u8], i: usize) -> Option<u64> {
+    let w = bytes.get(i..i + Q)?;
+    let mut word = [0u8; 8];
+    word[..Q].copy_from_slice(w);
+    Some(u64::from_le_bytes(word))
 }
 
-impl Grams {
-    pub fn build(patterns: &[Vec<u8>]) -> Grams {
-        // How often each gram occurs over all patterns: a pattern is anchored on its rarest.
-        let mut counts: HashMap<u32, u32, foldhash::fast::RandomState> = HashMap::default();
-        for p in patterns {
-            for i in 0..p.len().saturating_sub(Q - 1) {
-                if let Some(g) = gram_at(p, i) {
+#[inline]
+fn hash(gram: u64, shift: u32) -> usize {
+    (gram.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> shift) as usize
+}
+
+impl<const Q: usize> GramFilter<Q> {
+    /// The filter of `patterns` (index, bytes), each at least `Q` bytes long.
+    fn build(patterns: &[(usize, &[u8])]) -> Option<GramFilter<Q>> {
+        if patterns.is_empty() {
+            return None;
+        }
+        // How often each gram occurs over these patterns: a pattern is anchored on its rarest.
+        let mut counts: HashMap<u64, u32, foldhash::fast::RandomState> = HashMap::default();
+        for (_, p) in patterns {
+            for i in 0..=p.len() - Q {
+                if let Some(g) = gram_at::<Q>(p, i) {
                     *counts.entry(g).or_insert(0) += 1;
                 }
             }
         }
-        let long = patterns.iter().filter(|p| p.len() >= Q).count();
-        let bits = (long * 64).next_power_of_two().clamp(1 << 12, 1 << 22);
-        let shift = 32 - bits.trailing_zeros();
+        let bits = (patterns.len() * 64).next_power_of_two().clamp(1 << 12, 1 << 22);
+        let shift = 64 - bits.trailing_zeros();
         let mut filter = vec![0u64; bits / 64].into_boxed_slice();
-        let mut anchors: HashMap<u32, Vec<(u32, u32)>, foldhash::fast::RandomState> = HashMap::default();
+        let mut anchors: HashMap<u64, Vec<(u32, u32)>, foldhash::fast::RandomState> = HashMap::default();
+        for &(index, p) in patterns {
+            let best = (0..=p.len() - Q)
+                .filter_map(|i| gram_at::<Q>(p, i).map(|g| (counts.get(&g).copied().unwrap_or(0), i, g)))
+                .min();
+            if let Some((_, offset, g)) = best {
+                let h = hash(g, shift);
+                filter[h / 64] |= 1 << (h % 64);
+                anchors.entry(g).or_default().push((index as u32, offset as u32));
+            }
+        }
+        Some(GramFilter {
+            filter,
+            shift,
+            anchors: anchors.into_iter().map(|(g, v)| (g, v.into_boxed_slice())).collect(),
+        })
+    }
+
+    /// Calls `verify(at, gram)` at every position whose gram may anchor a pattern.
+    #[inline]
+    fn candidates(&self, hay: &[u8], mut verify: impl FnMut(usize, u64)) {
+        if hay.len() < Q {
+            return;
+        }
+        for i in 0..=hay.len() - Q {
+            let Some(g) = gram_at::<Q>(hay, i) else { break };
+            let h = hash(g, self.shift);
+            if self.filter[h / 64] & (1 << (h % 64)) != 0 {
+                verify(i, g);
+            }
+        }
+    }
+
+    fn memory(&self) -> usize {
+        let anchors: usize = self.anchors.values().map(|v| 24 + v.len() * 8).sum();
+        self.filter.len() * 8 + anchors
+    }
+}
+
+impl Grams {
+    pub fn build(patterns: &[Vec<u8>]) -> Grams {
+        let mut long = Vec::new();
+        let mut mid = Vec::new();
         let mut short = Vec::new();
         for (index, p) in patterns.iter().enumerate() {
-            let best = (0..p.len().saturating_sub(Q - 1))
-                .filter_map(|i| gram_at(p, i).map(|g| (counts.get(&g).copied().unwrap_or(0), i, g)))
-                .min();
-            match best {
-                Some((_, offset, g)) => {
-                    let h = hash(g, shift);
-                    filter[h / 64] |= 1 << (h % 64);
-                    anchors.entry(g).or_default().push((index as u32, offset as u32));
-                }
-                None => short.push(index),
+            match p.len() {
+                n if n >= LONG => long.push((index, &p[..])),
+                n if n >= SHORT => mid.push((index, &p[..])),
+                _ => short.push(index),
             }
         }
         let short = if short.is_empty() {
@@ -108,9 +168,8 @@ impl Grams {
             Short::build(&bytes).map(|a| (a, ids))
         };
         Grams {
-            filter,
-            shift,
-            anchors: anchors.into_iter().map(|(g, v)| (g, v.into_boxed_slice())).collect(),
+            long: GramFilter::build(&long),
+            mid: GramFilter::build(&mid),
             patterns: patterns.iter().map(|p| p.clone().into_boxed_slice()).collect(),
             short,
         }
@@ -119,12 +178,11 @@ impl Grams {
     /// Calls `f` with the index of every pattern occurring in `hay` (once per occurrence).
     #[inline]
     pub fn scan(&self, hay: &[u8], mut f: impl FnMut(usize)) {
-        for (i, w) in hay.windows(Q).enumerate() {
-            let g = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-            let h = hash(g, self.shift);
-            if self.filter[h / 64] & (1 << (h % 64)) != 0 {
-                self.verify(hay, i, g, &mut f);
-            }
+        if let Some(long) = &self.long {
+            long.candidates(hay, |at, gram| self.verify(&long.anchors, hay, at, gram, &mut f));
+        }
+        if let Some(mid) = &self.mid {
+            mid.candidates(hay, |at, gram| self.verify(&mid.anchors, hay, at, gram, &mut f));
         }
         if let Some((short, ids)) = &self.short {
             let report = |pid: usize| {
@@ -139,10 +197,17 @@ impl Grams {
         }
     }
 
-    /// The filter said the gram at `at` may start some pattern's anchor: check them.
+    /// The filter said the gram at `at` may be some pattern's anchor: check them.
     #[inline(never)]
-    fn verify(&self, hay: &[u8], at: usize, gram: u32, f: &mut impl FnMut(usize)) {
-        let Some(candidates) = self.anchors.get(&gram) else { return };
+    fn verify(
+        &self,
+        anchors: &HashMap<u64, Box<[(u32, u32)]>, foldhash::fast::RandomState>,
+        hay: &[u8],
+        at: usize,
+        gram: u64,
+        f: &mut impl FnMut(usize),
+    ) {
+        let Some(candidates) = anchors.get(&gram) else { return };
         for &(index, offset) in candidates.iter() {
             let Some(start) = at.checked_sub(offset as usize) else { continue };
             let Some(pattern) = self.patterns.get(index as usize) else { continue };
@@ -153,18 +218,12 @@ impl Grams {
     }
 
     pub fn memory(&self) -> usize {
-        let anchors: usize = self.anchors.values().map(|v| 16 + v.len() * 8).sum();
         let patterns: usize = self.patterns.iter().map(|p| 16 + p.len()).sum();
-        self.filter.len() * 8
-            + anchors
+        self.long.as_ref().map_or(0, |g| g.memory())
+            + self.mid.as_ref().map_or(0, |g| g.memory())
             + patterns
             + self.short.as_ref().map_or(0, |(a, ids)| a.memory() + ids.len() * 4)
     }
-}
-
-#[inline]
-fn hash(gram: u32, shift: u32) -> usize {
-    (gram.wrapping_mul(0x9e37_79b1) >> shift) as usize
 }
 
 #[cfg(test)]

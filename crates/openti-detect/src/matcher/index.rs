@@ -9,9 +9,10 @@ use openti_model::values::{
 };
 use openti_model::{DetectionFunction, IocType};
 
+use super::anchored::{Anchored, End};
 use super::exact::{exact_kind, key_of, ExactIndex, Kind};
 use super::ip::IpLengths;
-use super::patterns::{Ac, Anchor, Bucket, Rx, Tuning};
+use super::patterns::{Ac, Bucket, Rx, Tuning};
 use super::postings::Postings;
 use super::sharded::Sharded;
 use super::{IndexChange, IndexedIoc, Match};
@@ -57,11 +58,13 @@ impl IocRecord {
     }
 }
 
-/// Url and FileName: the automata and the regex bucket (Equals values are exact keys).
+/// Url and FileName: prefixes, suffixes, substrings and regexes (Equals values are exact
+/// keys).
 #[derive(Clone)]
 struct TextIndex {
-    start: Bucket<Ac>,
-    end: Bucket<Ac>,
+    ioc_type: IocType,
+    start: Anchored,
+    end: Anchored,
     contains: Bucket<Ac>,
     regex: Bucket<Rx>,
 }
@@ -69,30 +72,31 @@ struct TextIndex {
 impl TextIndex {
     fn new(ioc_type: IocType) -> TextIndex {
         TextIndex {
-            start: Bucket::new(Anchor::Start, Tuning::AHO_CORASICK),
-            end: Bucket::new(Anchor::End, Tuning::AHO_CORASICK),
-            contains: Bucket::new(Anchor::Anywhere, Tuning::AHO_CORASICK),
+            ioc_type,
+            start: Anchored::new(End::Start),
+            end: Anchored::new(End::End),
+            contains: Bucket::new((), Tuning::AHO_CORASICK),
             regex: Bucket::new(ioc_type, Tuning::REGEX),
         }
     }
 
-    fn automata_are_empty(&self) -> bool {
+    fn plain_patterns_are_empty(&self) -> bool {
         self.start.is_empty() && self.end.is_empty() && self.contains.is_empty()
     }
 
     /// StartWith, EndWith and Contains against a value in normal form.
     #[inline]
-    fn scan_automata(&self, value: &str, sink: &mut Sink<'_>) {
-        self.start.scan(value, |p| sink.emit(p));
-        self.end.scan(value, |p| sink.emit(p));
+    fn scan_plain_patterns(&self, value: &str, sink: &mut Sink<'_>) {
+        use DetectionFunction::{EndWith, StartWith};
+        self.start.scan(value.as_bytes(), |p, part| sink.emit_anchored(p, self.ioc_type, StartWith, part));
+        self.end.scan(value.as_bytes(), |p, part| sink.emit_anchored(p, self.ioc_type, EndWith, part));
         self.contains.scan(value, |p| sink.emit(p));
     }
 
-    fn bucket_mut(&mut self, function: DetectionFunction) -> Option<&mut Bucket<Ac>> {
+    fn anchored_mut(&mut self, function: DetectionFunction) -> Option<&mut Anchored> {
         match function {
             DetectionFunction::StartWith => Some(&mut self.start),
             DetectionFunction::EndWith => Some(&mut self.end),
-            DetectionFunction::Contains => Some(&mut self.contains),
             _ => None,
         }
     }
@@ -109,14 +113,14 @@ impl TextIndex {
     }
 }
 
-/// DomainName: StartWith and Contains automata, and the label counts of EndWith values
+/// DomainName: StartWith prefixes, a Contains automaton, and the label counts of EndWith values
 /// (which are exact keys, probed once per label-aligned suffix of a host: `a.evil.com`,
 /// `evil.com`, `com`, so `evil.com` never matches `notevil.com`).
 #[derive(Clone)]
 struct DomainIndex {
     /// EndWith values per label count: suffixes with a count no IOC has are not probed.
     suffix_labels: Vec<u32>,
-    start: Bucket<Ac>,
+    start: Anchored,
     contains: Bucket<Ac>,
 }
 
@@ -132,8 +136,8 @@ impl DomainIndex {
     fn new() -> DomainIndex {
         DomainIndex {
             suffix_labels: vec![0; MAX_LABELS + 1],
-            start: Bucket::new(Anchor::Start, Tuning::AHO_CORASICK),
-            contains: Bucket::new(Anchor::Anywhere, Tuning::AHO_CORASICK),
+            start: Anchored::new(End::Start),
+            contains: Bucket::new((), Tuning::AHO_CORASICK),
         }
     }
 
@@ -177,6 +181,18 @@ impl Sink<'_> {
             let same = exact_kind(record.ioc_type, record.function) == Some(kind)
                 && key_of(kind, &record.value).is_some_and(|k| k.as_bytes() == key);
             if same {
+                self.emit_record(id, record);
+            }
+        }
+    }
+
+    /// Keeps the IOCs of a prefix or suffix hash that count now and really are that part of
+    /// the value (not only its hash: see `anchored.rs`).
+    #[inline]
+    fn emit_anchored(&mut self, postings: &Postings, ioc_type: IocType, function: DetectionFunction, part: &[u8]) {
+        for id in postings.iter() {
+            let Some(record) = self.iocs.get(&id) else { continue };
+            if record.ioc_type == ioc_type && record.function == function && record.value.as_bytes() == part {
                 self.emit_record(id, record);
             }
         }
@@ -446,23 +462,31 @@ impl Values {
         if op == Op::Add && function == Regex && compile_ioc_regex(ioc_type, value).is_err() {
             return false;
         }
-        let bucket = match (ioc_type, function) {
+        let anchored = match (ioc_type, function) {
             (IocType::DomainName, StartWith) => &mut self.domain.start,
-            (IocType::DomainName, Contains) => &mut self.domain.contains,
+            (IocType::DomainName, Contains) => return edit_bucket(&mut self.domain.contains, value, id, op),
+            (IocType::Url, Contains) => return edit_bucket(&mut self.url.contains, value, id, op),
+            (IocType::FileName, Contains) => return edit_bucket(&mut self.file.contains, value, id, op),
             (IocType::Url, Regex) => return edit_bucket(&mut self.url.regex, value, id, op),
             (IocType::FileName, Regex) => return edit_bucket(&mut self.file.regex, value, id, op),
-            (IocType::Url, f) => match self.url.bucket_mut(f) {
-                Some(b) => b,
+            (IocType::Url, f) => match self.url.anchored_mut(f) {
+                Some(a) => a,
                 None => return false,
             },
-            (IocType::FileName, f) => match self.file.bucket_mut(f) {
-                Some(b) => b,
+            (IocType::FileName, f) => match self.file.anchored_mut(f) {
+                Some(a) => a,
                 None => return false,
             },
             // A function the type does not allow.
             _ => return false,
         };
-        edit_bucket(bucket, value, id, op)
+        match op {
+            Op::Add => anchored.add(value, id),
+            Op::Remove => {
+                anchored.remove(value, id);
+            }
+        }
+        true
     }
 
     fn settle(&mut self) {
@@ -566,7 +590,8 @@ impl Values {
             }
         }
         if P::PATTERNS {
-            self.domain.start.scan(host, |p| sink.emit(p));
+            let start = DetectionFunction::StartWith;
+            self.domain.start.scan(host.as_bytes(), |p, part| sink.emit_anchored(p, IocType::DomainName, start, part));
             self.domain.contains.scan(host, |p| sink.emit(p));
         }
     }
@@ -574,7 +599,7 @@ impl Values {
     #[inline]
     fn match_remote_url<P: Pass>(&self, raw: &str, with_domain: bool, pass: &mut P, sink: &mut Sink<'_>) {
         let want_url_equals = self.exact.has(Kind::UrlEquals);
-        let want_url_patterns = P::PATTERNS && (!self.url.automata_are_empty() || !self.url.regex.is_empty());
+        let want_url_patterns = P::PATTERNS && (!self.url.plain_patterns_are_empty() || !self.url.regex.is_empty());
         let want_domain = with_domain && self.has_domains();
         if !want_url_equals && !want_url_patterns && !want_domain {
             return;
@@ -585,7 +610,7 @@ impl Values {
                     pass.key(self, Kind::UrlEquals, url.as_str().as_bytes(), sink);
                 }
                 if want_url_patterns {
-                    self.url.scan_automata(url.as_str(), sink);
+                    self.url.scan_plain_patterns(url.as_str(), sink);
                     self.url.regex.scan(url.as_str(), |p| sink.emit(p));
                 }
                 if want_domain && url.host_is_domain() {
@@ -607,7 +632,7 @@ impl Values {
     #[inline]
     fn match_file<P: Pass>(&self, raw: &str, pass: &mut P, sink: &mut Sink<'_>) {
         let want_equals = self.exact.has(Kind::FileEquals);
-        let want_automata = P::PATTERNS && !self.file.automata_are_empty();
+        let want_automata = P::PATTERNS && !self.file.plain_patterns_are_empty();
         let want_regex = P::PATTERNS && !self.file.regex.is_empty();
         if !want_equals && !want_automata && !want_regex {
             return;
@@ -627,7 +652,7 @@ impl Values {
                 pass.key(self, Kind::FileEquals, folded.as_bytes(), sink);
             }
             if want_automata {
-                self.file.scan_automata(&folded, sink);
+                self.file.scan_plain_patterns(&folded, sink);
             }
         }
         if want_regex {

@@ -12,13 +12,15 @@
 //! | --- | --- | --- | --- | --- | --- |
 //! | Sha1, Sha256, Md5 | exact key: the digest bytes | | | | |
 //! | IpAddress | exact key per covering block: one probe per prefix length in use (`ip.rs`) | | | | |
-//! | DomainName | exact key | Aho-Corasick, anchored | exact key, probed with each label-aligned suffix of the host | Aho-Corasick | |
-//! | Url | exact key | Aho-Corasick, anchored | Aho-Corasick over reversed patterns, anchored | Aho-Corasick | regex sets |
+//! | DomainName | exact key | hashed prefixes | exact key, probed with each label-aligned suffix of the host | Aho-Corasick or gram filter | |
+//! | Url | exact key | hashed prefixes | hashed suffixes | Aho-Corasick or gram filter | regex sets |
 //! | FileName | exact key: the case-folded base name | as Url, on the case-folded base name | as Url, on the base name | as Url, on the base name | regex sets, case-insensitive, on the path and on the base name |
 //!
 //! Exact keys of every kind share one map behind one Bloom filter (`exact.rs`, `bloom.rs`);
-//! the automata and regex sets live in pattern buckets (`patterns.rs`). Both map a key or a
-//! pattern to *postings*: the ids of the IOCs with that value. The registry (IOC id → its
+//! StartWith and EndWith patterns are keys of a small index of their own, probed with the
+//! value's prefixes or suffixes at the pattern lengths in use (`anchored.rs`); Contains
+//! automata and regex sets live in pattern buckets (`patterns.rs`, `grams.rs`). All of them map
+//! a key or a pattern to *postings*: the ids of the IOCs with that value. The registry (IOC id → its
 //! definition, expiry, type, function and value) decides whether a hit counts: the IOC must
 //! be unexpired at the event's `now` and its definition must exist and be enabled; so expiry
 //! needs no timer, and disabling a definition is one write whatever the number of its IOCs.
@@ -30,16 +32,15 @@
 //!   IOC has) plus one walk of each non-empty automaton over the value — independent of the
 //!   number of IOCs, except for the regex sets (one scan per chunk of 64 regexes, see
 //!   `patterns.rs`). The filter blocks of all the keys of an event are fetched together, so
-//!   their cache misses overlap (see `index.rs`, `match_event`). StartWith/EndWith walks are
-//!   anchored and stop at the first byte no pattern continues with; Contains reads every
-//!   byte, through a DFA while the bucket's DFA fits in 1 MiB, else through a q-gram filter
-//!   that stays in cache (`grams.rs`). Large automata still cost cache misses per byte
-//!   walked: that is where the time of a large index goes (docs/benchmarks.md). Nothing is
+//!   their cache misses overlap (see `index.rs`, `match_event`). StartWith/EndWith cost one
+//!   probe per pattern length in use, cut short where no pattern continues the value;
+//!   Contains reads every byte, through a DFA while the bucket's DFA fits in 1 MiB, else
+//!   through a q-gram filter that stays in cache (`grams.rs`). Nothing is
 //!   allocated unless something matches: observed values are normalised in stack buffers
 //!   or borrowed (see `openti_model::values`).
 //! - A change copies only the shards it touches of the copy-on-write maps (`sharded.rs`: a
-//!   few hundred entries each) and one 4 KiB chunk of the filter, and recompiles the small
-//!   delta layer of the affected pattern bucket, about 4·√n patterns; the bucket's base (n
+//!   few hundred entries each) and one 4 KiB chunk of a filter; a Contains or Regex change
+//!   also recompiles the small delta layer of its pattern bucket, about 4·√n patterns; the bucket's base (n
 //!   patterns) is recompiled once every O(√n) additions, or when deleted patterns pile up
 //!   (`patterns.rs`); the filter is rebuilt when the exact keys outgrow it by half or
 //!   removed keys pile up. Disabling or enabling a definition is one map write; deleting
@@ -49,6 +50,7 @@
 //! (the store only holds such values); an IOC whose value cannot be read for its type is
 //! logged and left out.
 
+mod anchored;
 mod bloom;
 mod exact;
 mod grams;

@@ -1,11 +1,8 @@
 //! Pattern buckets: the IOCs of one (type, function) that are matched by scanning the
-//! observed value — Aho-Corasick automata for StartWith/EndWith/Contains and regex sets for
-//! Regex.
+//! observed value — Aho-Corasick automata for Contains and regex sets for Regex (StartWith
+//! and EndWith hash prefixes and suffixes instead: `anchored.rs`).
 //!
 //! # Engines
-//! - StartWith walks an automaton anchored at the first byte, EndWith one built from reversed
-//!   patterns anchored at the last byte: both stop at the first byte no pattern continues
-//!   with. A DFA while its table stays small, else a contiguous NFA.
 //! - Contains reads every byte: a DFA while its table fits in cache (1 MiB), else the q-gram
 //!   filter of `grams.rs`, whose working set stays in cache at any size.
 //! - Regex: `RegexSet`s of at most 64 patterns (compile time and size limits stay bounded),
@@ -43,17 +40,6 @@ use regex::RegexSet;
 use super::grams::Grams;
 use super::postings::Postings;
 use super::sharded::Sharded;
-
-/// Where a pattern must occur in the observed value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Anchor {
-    /// StartWith: at the start.
-    Start,
-    /// EndWith: at the end.
-    End,
-    /// Contains: anywhere.
-    Anywhere,
-}
 
 /// Limits that decide when layers are rebuilt.
 ///
@@ -309,8 +295,7 @@ impl<E: Engine> Bucket<E> {
 /// Estimated DFA size up to which a layer is compiled to a DFA: a DFA scans a byte with one
 /// table lookup, several times faster than an NFA that follows failure links, but its table
 /// has a row per state (up to one per pattern byte) and a column per byte class. Larger
-/// anchored layers use a contiguous NFA (a few bytes per state): their walks stop after a
-/// few bytes, where an NFA is nearly as fast.
+/// layers go to the gram filter; a contiguous NFA (a few bytes per state) is the fallback.
 const DFA_MAX_BYTES: usize = 4 << 20;
 
 /// DFA size above which a Contains layer uses the gram filter ([`Grams`]) instead: Contains
@@ -344,9 +329,7 @@ fn dfa_size_bound(patterns: &[Vec<u8>]) -> usize {
     states.saturating_mul(classes).saturating_mul(4)
 }
 
-/// An Aho-Corasick layer. StartWith and EndWith walk it anchored — EndWith over reversed
-/// patterns, reading the value backwards — so they stop at the first byte no pattern can
-/// continue with, usually after a few bytes. Contains scans the whole value.
+/// An Aho-Corasick layer for Contains: it scans the whole value.
 pub(crate) enum Ac {
     Dfa(dfa::DFA),
     Nfa(nfa::contiguous::NFA),
@@ -357,17 +340,11 @@ pub(crate) enum Ac {
 }
 
 impl Engine for Ac {
-    type Config = Anchor;
+    type Config = ();
 
-    fn build(anchor: Anchor, patterns: &[Arc<str>]) -> Ac {
-        let bytes: Vec<Vec<u8>> = patterns
-            .iter()
-            .map(|p| match anchor {
-                Anchor::End => p.bytes().rev().collect(),
-                _ => p.as_bytes().to_vec(),
-            })
-            .collect();
-        Ac::build_bytes(anchor, &bytes)
+    fn build((): (), patterns: &[Arc<str>]) -> Ac {
+        let bytes: Vec<Vec<u8>> = patterns.iter().map(|p| p.as_bytes().to_vec()).collect();
+        Ac::build_bytes(&bytes)
     }
 
     fn memory(&self) -> usize {
@@ -383,12 +360,12 @@ impl Engine for Ac {
 
 impl Ac {
     /// Compiles patterns already in the byte order of the walk (reversed for EndWith).
-    pub(crate) fn build_bytes(anchor: Anchor, bytes: &[Vec<u8>]) -> Ac {
-        if anchor == Anchor::Anywhere && use_grams(bytes) {
+    pub(crate) fn build_bytes(bytes: &[Vec<u8>]) -> Ac {
+        if use_grams(bytes) {
             return Ac::Grams(Box::new(Grams::build(bytes)));
         }
         if dfa_size_bound(bytes) <= DFA_MAX_BYTES {
-            let start = if anchor == Anchor::Anywhere { StartKind::Unanchored } else { StartKind::Anchored };
+            let start = StartKind::Unanchored;
             if let Ok(d) = dfa::Builder::new().match_kind(MatchKind::Standard).start_kind(start).build(bytes) {
                 return Ac::Dfa(d);
             }
@@ -406,50 +383,16 @@ impl Ac {
         }
     }
 
-    /// Calls `f` with the index of every pattern found in `hay` where `anchor` wants it.
-    /// Overlapping occurrences of one pattern may be reported more than once.
+    /// Calls `f` with the index of every pattern found in `hay`. Overlapping occurrences of
+    /// one pattern may be reported more than once.
     #[inline]
-    pub(crate) fn scan(&self, anchor: Anchor, hay: &[u8], f: impl FnMut(usize)) {
+    pub(crate) fn scan(&self, hay: &[u8], f: impl FnMut(usize)) {
         match self {
-            Ac::Dfa(a) => scan(a, anchor, hay, f),
-            Ac::Nfa(a) => scan(a, anchor, hay, f),
-            Ac::Noncontiguous(a) => scan(a, anchor, hay, f),
+            Ac::Dfa(a) => walk_unanchored(a, hay, f),
+            Ac::Nfa(a) => walk_unanchored(a, hay, f),
+            Ac::Noncontiguous(a) => walk_unanchored(a, hay, f),
             Ac::Grams(g) => g.scan(hay, f),
             Ac::Empty => {}
-        }
-    }
-}
-
-#[inline]
-fn scan<A: Automaton>(a: &A, anchor: Anchor, hay: &[u8], f: impl FnMut(usize)) {
-    match anchor {
-        Anchor::Start => walk_anchored(a, hay.iter().copied(), f),
-        Anchor::End => walk_anchored(a, hay.iter().rev().copied(), f),
-        Anchor::Anywhere => walk_unanchored(a, hay, f),
-    }
-}
-
-/// Follows the automaton from its anchored start state. In Standard match semantics a
-/// state's matches also include patterns that end there but started later (copied along
-/// failure links when the automaton was built), so a match counts only if its pattern is as
-/// long as the bytes read: it started at the first byte.
-#[inline]
-fn walk_anchored<A: Automaton>(a: &A, bytes: impl Iterator<Item = u8>, mut f: impl FnMut(usize)) {
-    let Ok(mut sid) = a.start_state(Anchored::Yes) else { return };
-    for (read, byte) in bytes.enumerate() {
-        sid = a.next_state(Anchored::Yes, sid, byte);
-        if a.is_special(sid) {
-            if a.is_dead(sid) {
-                return;
-            }
-            if a.is_match(sid) {
-                for i in 0..a.match_len(sid) {
-                    let pid = a.match_pattern(sid, i);
-                    if a.pattern_len(pid) == read + 1 {
-                        f(pid.as_usize());
-                    }
-                }
-            }
         }
     }
 }
@@ -478,7 +421,7 @@ impl Bucket<Ac> {
             return;
         }
         for layer in self.layers() {
-            layer.engine.scan(self.config, hay.as_bytes(), |pid| {
+            layer.engine.scan(hay.as_bytes(), |pid| {
                 if let Some(p) = self.postings_of(layer, pid) {
                     f(p)
                 }
@@ -576,45 +519,33 @@ mod tests {
     }
 
     #[test]
-    fn anchors_are_checked_on_the_candidate() {
-        for anchor in [Anchor::Start, Anchor::End, Anchor::Anywhere] {
-            let mut b = Bucket::<Ac>::new(anchor, Tuning { delta_min: 1, delta_max: 100, dead_slack: 100 });
-            add(&mut b, "ab", 1);
-            add(&mut b, "b", 2);
-            add(&mut b, "abc", 3);
-            add(&mut b, "c", 4);
-            b.settle();
-            let expect: &[i64] = match anchor {
-                Anchor::Start => &[1, 3],
-                Anchor::End => &[3, 4],
-                Anchor::Anywhere => &[1, 2, 3, 4],
-            };
-            assert_eq!(found(&b, "abc"), expect, "{anchor:?}");
-            let expect: &[i64] = match anchor {
-                Anchor::Start => &[],
-                Anchor::End => &[1, 2],
-                Anchor::Anywhere => &[1, 2],
-            };
-            assert_eq!(found(&b, "xab"), expect, "{anchor:?}");
-            assert_eq!(found(&b, ""), Vec::<i64>::new());
-        }
+    fn every_occurrence_anywhere() {
+        let mut b = Bucket::<Ac>::new((), Tuning { delta_min: 1, delta_max: 100, dead_slack: 100 });
+        add(&mut b, "ab", 1);
+        add(&mut b, "b", 2);
+        add(&mut b, "abc", 3);
+        add(&mut b, "c", 4);
+        b.settle();
+        assert_eq!(found(&b, "abc"), &[1, 2, 3, 4]);
+        assert_eq!(found(&b, "xab"), &[1, 2]);
+        assert_eq!(found(&b, ""), Vec::<i64>::new());
     }
 
     #[test]
-    fn large_buckets_use_an_nfa() {
-        let mut b = Bucket::<Ac>::new(Anchor::End, Tuning { delta_min: 1, delta_max: 10, dead_slack: 10 });
+    fn large_buckets_use_the_gram_filter() {
+        let mut b = Bucket::<Ac>::new((), Tuning { delta_min: 1, delta_max: 10, dead_slack: 10 });
         for i in 0..20_000 {
             add(&mut b, &format!("pattern-{i}.exe"), i);
         }
         b.settle();
-        assert!(matches!(b.base.as_ref().map(|l| &l.engine), Some(Ac::Nfa(_))));
+        assert!(matches!(b.base.as_ref().map(|l| &l.engine), Some(Ac::Grams(_))));
         assert_eq!(found(&b, "my-pattern-19999.exe"), vec![19999]);
-        assert_eq!(found(&b, "pattern-19999.exe.txt"), Vec::<i64>::new());
+        assert_eq!(found(&b, "pattern-19999.ex"), Vec::<i64>::new());
     }
 
     #[test]
     fn layers_tombstones_and_compaction() {
-        let mut b = Bucket::<Ac>::new(Anchor::Anywhere, Tuning { delta_min: 1, delta_max: 2, dead_slack: 0 });
+        let mut b = Bucket::<Ac>::new((), Tuning { delta_min: 1, delta_max: 2, dead_slack: 0 });
         add(&mut b, "aa", 1);
         add(&mut b, "bb", 2);
         add(&mut b, "cc", 3);
