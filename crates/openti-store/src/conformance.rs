@@ -125,7 +125,7 @@ pub async fn iocs_are_atomic_and_bounded(store: &dyn Store) {
     drafts[37].alert_definition_id = d;
     store.set_quotas(t, Quotas { max_definitions: 1, max_iocs: 60, max_non_equals_iocs: 2 }).await.unwrap();
     assert!(matches!(store.create_definitions(t, &[definition_draft("E.")], "t", now()).await, Err(StoreError::QuotaExceeded { .. })));
-    store.create_iocs(t, &drafts, "t", now()).await.expect("50 fit");
+    let stored = store.create_iocs(t, &drafts, "t", now()).await.expect("50 fit");
     let eleven: Vec<IocDraft> = (0..11).map(|i| ioc_draft(d, &format!("x{i}.example"), DetectionFunction::Equals)).collect();
     assert!(matches!(store.create_iocs(t, &eleven, "t", now()).await, Err(StoreError::QuotaExceeded { .. })), "60 is the limit");
     let suffixes: Vec<IocDraft> = (0..3).map(|i| ioc_draft(d, &format!("s{i}.example"), DetectionFunction::EndWith)).collect();
@@ -133,6 +133,28 @@ pub async fn iocs_are_atomic_and_bounded(store: &dyn Store) {
     let snapshot = store.detection_snapshot().await.unwrap();
     let mine = snapshot.tenants.iter().find(|c| c.tenant_id == t).expect("tenant in snapshot");
     assert_eq!(mine.iocs.len(), 50, "refused writes stored nothing");
+
+    // The quotas follow deletions and changes of function, not only creations.
+    for ioc in &stored[..5] {
+        assert!(store.delete_ioc(t, ioc.id).await.unwrap());
+    }
+    store.create_iocs(t, &eleven, "t", now()).await.expect("56 of 60 after 5 deletions");
+    for (i, ioc) in stored[5..7].iter().enumerate() {
+        let draft = ioc_draft(d, &format!("e{i}.example"), DetectionFunction::EndWith);
+        store.update_ioc(t, ioc.id, &draft, "t", now()).await.unwrap().expect("updated to EndWith");
+    }
+    let third = ioc_draft(d, "e3.example", DetectionFunction::EndWith);
+    assert!(
+        matches!(store.update_ioc(t, stored[7].id, &third, "t", now()).await, Err(StoreError::QuotaExceeded { .. })),
+        "a change to a non-Equals function counts against its quota"
+    );
+    let back = ioc_draft(d, "e0.example", DetectionFunction::Equals);
+    store.update_ioc(t, stored[5].id, &back, "t", now()).await.unwrap().expect("back to Equals");
+    store.update_ioc(t, stored[7].id, &third, "t", now()).await.unwrap().expect("room again for one non-Equals IOC");
+    assert!(store.delete_definition(t, d).await.unwrap());
+    let d = store.create_definitions(t, &[definition_draft("F.")], "t", now()).await.unwrap()[0].id;
+    let sixty: Vec<IocDraft> = (0..60).map(|i| ioc_draft(d, &format!("y{i}.example"), DetectionFunction::Equals)).collect();
+    store.create_iocs(t, &sixty, "t", now()).await.expect("a deleted definition's IOCs no longer count");
 }
 
 pub async fn tenants_are_isolated(store: &dyn Store) {

@@ -374,23 +374,22 @@ impl SqliteStore {
         added_non_equals: i64,
     ) -> Result<()> {
         let quotas = Self::quota_of(tx, tenant).await?;
-        let iocs = Self::count(tx, "SELECT COUNT(*) FROM indicators WHERE tenant_id = ?", tenant).await?;
+        // Kept by triggers (migration 0004): one row, not a count over the tenant's IOCs.
+        let (iocs, non_equals): (i64, i64) =
+            sqlx::query_as("SELECT iocs, non_equals FROM tenant_ioc_counts WHERE tenant_id = ?")
+                .bind(tenant.to_string())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(backend)?
+                .unwrap_or((0, 0));
         if iocs + added > quotas.max_iocs {
             return Err(StoreError::QuotaExceeded { entity: "IndicatorsOfCompromise", limit: quotas.max_iocs });
         }
-        if added_non_equals > 0 {
-            let non_equals = Self::count(
-                tx,
-                "SELECT COUNT(*) FROM indicators WHERE tenant_id = ? AND detection_function <> 'Equals'",
-                tenant,
-            )
-            .await?;
-            if non_equals + added_non_equals > quotas.max_non_equals_iocs {
-                return Err(StoreError::QuotaExceeded {
-                    entity: "IndicatorsOfCompromise with a DetectionFunction other than Equals",
-                    limit: quotas.max_non_equals_iocs,
-                });
-            }
+        if added_non_equals > 0 && non_equals + added_non_equals > quotas.max_non_equals_iocs {
+            return Err(StoreError::QuotaExceeded {
+                entity: "IndicatorsOfCompromise with a DetectionFunction other than Equals",
+                limit: quotas.max_non_equals_iocs,
+            });
         }
         Ok(())
     }
