@@ -179,7 +179,8 @@ pub struct TokenArgs {
     pub tenant: Option<String>,
     #[arg(long, env = "OPENTI_CLIENT_ID")]
     pub client_id: Option<String>,
-    #[arg(long, env = "OPENTI_CLIENT_SECRET", hide_env_values = true)]
+    /// Secrets are base64url and may begin with '-': taken as a value, never as a flag.
+    #[arg(long, env = "OPENTI_CLIENT_SECRET", hide_env_values = true, allow_hyphen_values = true)]
     pub client_secret: Option<String>,
     /// The service URL (with --tenant/--client-id/--client-secret).
     #[arg(long, env = "OPENTI_URL", default_value = "http://127.0.0.1:8080")]
@@ -574,4 +575,24 @@ async fn user(data_dir: &Path, command: UserCommand) -> Result<()> {
     }
     println!("  Sign in at <public URL>/portal/");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_secret_beginning_with_a_hyphen_is_a_value() {
+        let cli = Cli::try_parse_from([
+            "openti", "token", "--url", "http://127.0.0.1:1", "--tenant", "default", "--client-id", "id",
+            "--client-secret", "-EjZ9_secret",
+        ])
+        .expect("parses");
+        let Command::Token(args) = cli.command else { panic!("token") };
+        assert_eq!(args.client_secret.as_deref(), Some("-EjZ9_secret"));
+        let cli = Cli::try_parse_from(["openti", "ingest", "--client-id", "id", "--client-secret", "-x", "events.ndjson"])
+            .expect("parses");
+        let Command::Ingest(args) = cli.command else { panic!("ingest") };
+        assert_eq!((args.client_secret.as_deref(), args.files.len()), (Some("-x"), 1));
+    }
 }

@@ -27,7 +27,8 @@ pub struct IngestArgs {
     pub tenant: String,
     #[arg(long, env = "OPENTI_CLIENT_ID")]
     pub client_id: Option<String>,
-    #[arg(long, env = "OPENTI_CLIENT_SECRET", hide_env_values = true)]
+    /// Secrets are base64url and may begin with '-': taken as a value, never as a flag.
+    #[arg(long, env = "OPENTI_CLIENT_SECRET", hide_env_values = true, allow_hyphen_values = true)]
     pub client_secret: Option<String>,
     /// Files to send; `-` reads standard input.
     #[arg(required = true)]
