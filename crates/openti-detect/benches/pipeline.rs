@@ -370,6 +370,29 @@ fn main() {
         Pass { name: "c= parse+match, only the Equals IOCs indexed", times: vec![] },
         Pass { name: "b= match-only, only the Equals IOCs indexed", times: vec![] },
     ];
+    // (c) and (b) over an index; each returns the number of matches.
+    let parse_and_match = |index: &TenantIndex| {
+        let mut out = Vec::with_capacity(16);
+        let mut hits = 0usize;
+        adapter.parse(&body, &mut |r| {
+            if let Ok(e) = r {
+                out.clear();
+                index.match_event(&e, now, &mut out);
+                hits += out.len();
+            }
+        });
+        hits
+    };
+    let match_only = |index: &TenantIndex| {
+        let mut out = Vec::with_capacity(16);
+        let mut hits = 0usize;
+        for e in &events {
+            out.clear();
+            index.match_event(black_box(e), now, &mut out);
+            hits += out.len();
+        }
+        hits
+    };
     for round in 0..rounds {
         let (t, ok) = seconds(|| lines().filter(|l| serde_json::from_slice::<Baseline>(l).is_ok()).count());
         assert_eq!(ok, n);
@@ -384,57 +407,17 @@ fn main() {
         });
         assert_eq!(ok, n);
         passes[1].times.push(t);
-        let (t, hits) = seconds(|| {
-            let mut out = Vec::with_capacity(16);
-            let mut hits = 0usize;
-            adapter.parse(&body, &mut |r| {
-                if let Ok(e) = r {
-                    out.clear();
-                    index.match_event(&e, now, &mut out);
-                    hits += out.len();
-                }
-            });
-            hits
-        });
+        let (t, hits) = seconds(|| parse_and_match(&index));
         assert_eq!(hits, matches);
         passes[2].times.push(t);
-        let (t, hits) = seconds(|| {
-            let mut out = Vec::with_capacity(16);
-            let mut hits = 0usize;
-            for e in &events {
-                out.clear();
-                index.match_event(black_box(e), now, &mut out);
-                hits += out.len();
-            }
-            hits
-        });
+        let (t, hits) = seconds(|| match_only(&index));
         assert_eq!(hits, matches);
         passes[3].times.push(t);
         let (t, _) = seconds(|| probes.iter().map(|p| p.iter().filter(|v| values.contains(**v)).count()).sum::<usize>());
         passes[4].times.push(t);
-        let (t, _) = seconds(|| {
-            let mut out = Vec::with_capacity(16);
-            let mut hits = 0usize;
-            adapter.parse(&body, &mut |r| {
-                if let Ok(e) = r {
-                    out.clear();
-                    equals_index.match_event(&e, now, &mut out);
-                    hits += out.len();
-                }
-            });
-            hits
-        });
+        let (t, _) = seconds(|| parse_and_match(&equals_index));
         passes[5].times.push(t);
-        let (t, _) = seconds(|| {
-            let mut out = Vec::with_capacity(16);
-            let mut hits = 0usize;
-            for e in &events {
-                out.clear();
-                equals_index.match_event(black_box(e), now, &mut out);
-                hits += out.len();
-            }
-            hits
-        });
+        let (t, _) = seconds(|| match_only(&equals_index));
         passes[6].times.push(t);
         eprintln!("  round {}/{rounds} done", round + 1);
     }
