@@ -24,7 +24,9 @@
 //!
 //! Environment: `OPENTI_BENCH_DATA` (a directory written by `bench/gen.py`: iocs.ndjson,
 //! events.ndjson; without it this bench runs `bench/gen.py` itself with
-//! `OPENTI_BENCH_IOCS`/`OPENTI_BENCH_EVENTS`, default 100,000 each), `OPENTI_BENCH_ROUNDS`
+//! `OPENTI_BENCH_IOCS`/`OPENTI_BENCH_EVENTS`, default 100,000 each), `OPENTI_BENCH_SKIP`
+//! (IOCs left out, e.g. `Contains,StartWith,Url/EndWith`, to see what each kind costs),
+//! `OPENTI_BENCH_ROUNDS`
 //! (default 5), `OPENTI_BENCH_EVTX` (a directory searched for `.evtx` files; default the
 //! shared test data), `OPENTI_BENCH_JSON` (a file the figures are written to as JSON).
 
@@ -128,13 +130,22 @@ struct IocLine {
     def: i64,
 }
 
-/// The IOCs of `iocs.ndjson`, normalised as the API would store them.
+/// The IOCs of `iocs.ndjson`, normalised as the API would store them, without those
+/// `OPENTI_BENCH_SKIP` names (a comma-separated list of types, functions or `Type/Function`).
 fn load_iocs(path: &Path) -> Vec<IndexedIoc> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let skip = std::env::var("OPENTI_BENCH_SKIP").unwrap_or_default();
+    let skipped = |l: &IocLine| {
+        let both = format!("{}/{}", l.ioc_type, l.function);
+        skip.split(',').any(|k| k == both || k == l.ioc_type || k == l.function)
+    };
     let mut out = Vec::new();
     let mut invalid = 0;
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let l: IocLine = serde_json::from_str(line).expect("a bench/gen.py IOC line");
+        if skipped(&l) {
+            continue;
+        }
         let (Some(t), Some(f)) = (IocType::parse(&l.ioc_type), DetectionFunction::parse(&l.function)) else {
             invalid += 1;
             continue;
