@@ -51,19 +51,23 @@ fn some_name(name: Option<&str>) -> Option<&str> {
     name.filter(|n| !n.is_empty())
 }
 
-/// Folds `newer` into `into` (same device).
-fn merge_device(into: &mut DeviceSeen, newer: DeviceSeen) {
-    into.events += newer.events;
-    into.first_seen = into.first_seen.min(newer.first_seen);
-    into.last_seen = into.last_seen.max(newer.last_seen);
-    if let Some(name) = newer.device_name.filter(|n| !n.is_empty()) {
-        into.device_name = Some(name);
+/// Folds into a device `events` more events seen from `first` to `last`, and the name they
+/// carried: a missing or empty name keeps the known one.
+fn fold_device(into: &mut DeviceSeen, events: i64, first: DateTime<Utc>, last: DateTime<Utc>, name: Option<&str>) {
+    into.events += events;
+    into.first_seen = into.first_seen.min(first);
+    into.last_seen = into.last_seen.max(last);
+    if let Some(name) = some_name(name) {
+        if into.device_name.as_deref() != Some(name) {
+            into.device_name = Some(name.to_string());
+        }
     }
 }
 
-fn merge_sighting(into: &mut Sighting, newer: Sighting) {
-    into.hits += newer.hits;
-    into.last_seen = into.last_seen.max(newer.last_seen);
+/// Folds into a sighting `hits` more hits, the latest at `last`.
+fn fold_sighting(into: &mut Sighting, hits: i64, last: DateTime<Utc>) {
+    into.hits += hits;
+    into.last_seen = into.last_seen.max(last);
 }
 
 impl TenantStats {
@@ -72,24 +76,14 @@ impl TenantStats {
         if device_id.is_empty() {
             return;
         }
-        let name = some_name(device_name);
         match self.devices.get_mut(device_id) {
-            Some(seen) => {
-                seen.events += 1;
-                seen.first_seen = seen.first_seen.min(at);
-                seen.last_seen = seen.last_seen.max(at);
-                if let Some(name) = name {
-                    if seen.device_name.as_deref() != Some(name) {
-                        seen.device_name = Some(name.to_string());
-                    }
-                }
-            }
+            Some(seen) => fold_device(seen, 1, at, at, device_name),
             None => {
                 self.devices.insert(
                     device_id.to_string(),
                     DeviceSeen {
                         device_id: device_id.to_string(),
-                        device_name: name.map(str::to_string),
+                        device_name: some_name(device_name).map(str::to_string),
                         first_seen: at,
                         last_seen: at,
                         events: 1,
@@ -102,8 +96,7 @@ impl TenantStats {
     /// One hit of IOC `ioc_id` in an event at `at`.
     pub fn hit(&mut self, ioc_id: i64, at: DateTime<Utc>) {
         let sighting = self.sightings.entry(ioc_id).or_insert(Sighting { ioc_id, hits: 0, last_seen: at });
-        sighting.hits += 1;
-        sighting.last_seen = sighting.last_seen.max(at);
+        fold_sighting(sighting, 1, at);
     }
 
     /// Adds `newer` (statistics gathered after these).
@@ -114,7 +107,7 @@ impl TenantStats {
         }
         for (key, seen) in newer.devices {
             match self.devices.get_mut(&key) {
-                Some(into) => merge_device(into, seen),
+                Some(into) => fold_device(into, seen.events, seen.first_seen, seen.last_seen, seen.device_name.as_deref()),
                 None => {
                     self.devices.insert(key, seen);
                 }
@@ -122,7 +115,7 @@ impl TenantStats {
         }
         for (id, sighting) in newer.sightings {
             match self.sightings.get_mut(&id) {
-                Some(into) => merge_sighting(into, sighting),
+                Some(into) => fold_sighting(into, sighting.hits, sighting.last_seen),
                 None => {
                     self.sightings.insert(id, sighting);
                 }

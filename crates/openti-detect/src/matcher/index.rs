@@ -176,23 +176,26 @@ impl Sink<'_> {
     /// hash: see `exact.rs`).
     #[inline]
     fn emit_exact(&mut self, postings: &Postings, kind: Kind, key: &[u8]) {
-        for id in postings.iter() {
-            let Some(record) = self.iocs.get(&id) else { continue };
-            let same = exact_kind(record.ioc_type, record.function) == Some(kind)
-                && key_of(kind, &record.value).is_some_and(|k| k.as_bytes() == key);
-            if same {
-                self.emit_record(id, record);
-            }
-        }
+        self.emit_where(postings, |record| {
+            exact_kind(record.ioc_type, record.function) == Some(kind)
+                && key_of(kind, &record.value).is_some_and(|k| k.as_bytes() == key)
+        });
     }
 
     /// Keeps the IOCs of a prefix or suffix hash that count now and really are that part of
     /// the value (not only its hash: see `anchored.rs`).
     #[inline]
     fn emit_anchored(&mut self, postings: &Postings, ioc_type: IocType, function: DetectionFunction, part: &[u8]) {
+        self.emit_where(postings, |record| {
+            record.ioc_type == ioc_type && record.function == function && record.value.as_bytes() == part
+        });
+    }
+
+    /// Keeps the IOCs of postings found by hash that count now and pass `really`.
+    #[inline]
+    fn emit_where(&mut self, postings: &Postings, really: impl Fn(&IocRecord) -> bool) {
         for id in postings.iter() {
-            let Some(record) = self.iocs.get(&id) else { continue };
-            if record.ioc_type == ioc_type && record.function == function && record.value.as_bytes() == part {
+            if let Some(record) = self.iocs.get(&id).filter(|r| really(r)) {
                 self.emit_record(id, record);
             }
         }
