@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use chrono::{DateTime, TimeZone, Utc};
-use openti_detect::adapters::{adapter_for, Format};
+use openti_detect::adapters::{adapter_for, is_json_array, Format};
 use openti_detect::matcher::{IndexedDefinition, IndexedIoc, Match, TenantIndex};
 use openti_detect::Event;
 use openti_model::values::normalize_ioc_value;
@@ -80,7 +80,8 @@ pub fn fuzz_adapter(format: Format, data: &[u8]) {
     // NDJSON and Zeek errors carry a line number; array elements and EVTX records are
     // numbered by position instead.
     let lines = 1 + memchr_count(b'\n', data);
-    let numbered_by_line = format != Format::Evtx && data.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'[');
+    // The adapters' own test decides, so that a BOM before the `[` is read the same way.
+    let numbered_by_line = format != Format::Evtx && !is_json_array(data);
     adapter_for(format).parse(data, &mut |record| {
         records += 1;
         match record {

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use openti_detect::adapters::{adapter_for, Format};
+use openti_detect::adapters::{adapter_for, is_json_array, Format};
 
 fn data_dir() -> PathBuf {
     std::env::var_os("OPENTI_SHARED_DATA")
@@ -72,7 +72,7 @@ fn run_all(body: &[u8]) {
             if let Err(e) = result {
                 assert!(!e.message.is_empty());
                 // Array elements and EVTX records are numbered by position, not by line.
-                let array = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+                let array = is_json_array(body);
                 if format != Format::Evtx && !array {
                     assert!(e.line <= lines, "{format}: line {} of {lines}: {}: {}", e.line, e.message, body.escape_ascii());
                 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use openti_detect::adapters::{guess_format, Format};
+use openti_detect::adapters::{guess_format, is_json_array, Format};
 
 /// Largest chunk of a line-based file sent in one request.
 const CHUNK_BYTES: usize = 4 * 1024 * 1024;
@@ -38,7 +38,7 @@ pub struct IngestArgs {
 /// Splits a line-based body into chunks of whole lines; Zeek's `#` header lines are repeated
 /// at the top of every chunk so each one parses on its own.
 fn chunks(body: &[u8], format: Format) -> Vec<Vec<u8>> {
-    if format == Format::Evtx || body.len() <= CHUNK_BYTES || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+    if format == Format::Evtx || body.len() <= CHUNK_BYTES || is_json_array(body) {
         return vec![body.to_vec()];
     }
     let header: Vec<u8> = if format == Format::Zeek {
@@ -127,4 +127,32 @@ pub async fn run(args: IngestArgs) -> Result<()> {
     }
     println!("{}", serde_json::json!({"accepted": accepted, "rejected": rejected, "alerts": alerts}));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ndjson(records: usize) -> Vec<u8> {
+        (0..records).flat_map(|i| format!("{{\"DeviceName\":\"ws-{i:07}\",\"pad\":\"{}\"}}\n", "x".repeat(200)).into_bytes()).collect()
+    }
+
+    #[test]
+    fn a_large_ndjson_body_is_cut_at_line_ends_without_losing_a_byte() {
+        let body = ndjson(CHUNK_BYTES / 200 * 2);
+        let parts = chunks(&body, Format::Native);
+        assert!(parts.len() >= 2, "{} chunks", parts.len());
+        assert!(parts.iter().all(|c| c.len() <= CHUNK_BYTES && c.ends_with(b"\n")));
+        assert_eq!(parts.concat(), body);
+    }
+
+    #[test]
+    fn a_json_array_is_never_cut_even_after_a_byte_order_mark() {
+        let elements = String::from_utf8(ndjson(CHUNK_BYTES / 200 * 2)).unwrap().trim_end().replace('\n', ",\n");
+        for prefix in ["", "\u{feff}", "\u{feff}  \n"] {
+            let body = format!("{prefix}[{elements}]").into_bytes();
+            assert!(body.len() > CHUNK_BYTES);
+            assert_eq!(chunks(&body, Format::Native), vec![body.clone()], "prefix {prefix:?}");
+        }
+    }
 }

@@ -62,6 +62,13 @@ fn too_large(len: usize) -> String {
     format!("record is {len} bytes, larger than the {MAX_RECORD_BYTES}-byte limit")
 }
 
+/// Whether a JSON body is one array (its first non-blank byte after an optional UTF-8 BOM is
+/// `[`), whose records are numbered by position, rather than NDJSON numbered by line.
+pub fn is_json_array(body: &[u8]) -> bool {
+    let unbommed = body.strip_prefix(UTF8_BOM).unwrap_or(body);
+    unbommed.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
+}
+
 /// Runs `parse` on every JSON record of a body: the elements of a JSON array when the body's
 /// first non-blank byte is `[`, else every non-blank line (NDJSON).
 ///
@@ -73,8 +80,8 @@ pub(crate) fn for_each_json_record<'a, F>(
 ) where
     F: Fn(&'a str) -> Result<Event<'a>, String>,
 {
-    let unbommed = body.strip_prefix(UTF8_BOM).unwrap_or(body);
-    if unbommed.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+    if is_json_array(body) {
+        let unbommed = body.strip_prefix(UTF8_BOM).unwrap_or(body);
         return for_each_array_element(unbommed, emit, parse);
     }
     for (number, line) in lines(body) {
@@ -171,6 +178,16 @@ pub(crate) fn contains_key(json: &[u8], key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_is_an_array_when_its_first_byte_after_a_bom_and_blanks_is_a_bracket() {
+        for array in [&b"[1]"[..], b" \n\t[", b"\xEF\xBB\xBF[{}]", b"\xEF\xBB\xBF \r\n[{}]"] {
+            assert!(is_json_array(array), "{}", array.escape_ascii());
+        }
+        for not in [&b""[..], b"{}\n[", b"\xEF\xBB\xBF{}", b"\xEF\xBB[", b"x["] {
+            assert!(!is_json_array(not), "{}", not.escape_ascii());
+        }
+    }
 
     #[test]
     fn lines_are_numbered_and_stripped_of_terminators() {

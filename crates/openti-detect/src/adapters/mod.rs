@@ -37,7 +37,7 @@ mod walk;
 mod windows;
 pub mod zeek;
 
-pub use body::MAX_RECORD_BYTES;
+pub use body::{is_json_array, MAX_RECORD_BYTES};
 
 /// An input format of `POST /ingest/v1/events?format=F` and `openti ingest`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -221,6 +221,15 @@ fn first_record(head: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn elements_of_an_array_after_a_bom_are_numbered_by_position() {
+        // What the fuzzer found: a BOM, a three-element array, then stray bytes.
+        let body = b"\xEF\xBB\xBF[{\"Timestamp\":\"2026-11-22T10:00:00Z\",\"DeviceName\":\"ws-01\"}, 3]\n\x02\0";
+        let (events, errors) = parse_all(Format::Native, body);
+        assert_eq!(events.len(), 1);
+        assert_eq!(errors.first().map(|e| e.line), Some(2), "{errors:?}");
+    }
 
     #[test]
     fn format_names_round_trip_case_insensitively() {
