@@ -10,6 +10,7 @@ use openti_model::values::{
 use openti_model::{DetectionFunction, IocType};
 
 use super::anchored::{Anchored, End};
+use super::clean;
 use super::exact::{exact_kind, key_of, ExactIndex, Kind};
 use super::ip::IpLengths;
 use super::patterns::{Ac, Bucket, Rx, Tuning};
@@ -159,12 +160,16 @@ struct Sink<'a> {
     field: Field,
     raw: &'a str,
     out: &'a mut Vec<Match>,
+    /// Whether a pattern scan reported anything (counted or not): such a value is not
+    /// remembered as clean (see `clean.rs`).
+    pattern_candidate: bool,
 }
 
 impl Sink<'_> {
     /// Keeps the IOCs of a pattern that count now.
     #[inline]
     fn emit(&mut self, postings: &Postings) {
+        self.pattern_candidate = true;
         for id in postings.iter() {
             if let Some(record) = self.iocs.get(&id) {
                 self.emit_record(id, record);
@@ -186,6 +191,7 @@ impl Sink<'_> {
     /// the value (not only its hash: see `anchored.rs`).
     #[inline]
     fn emit_anchored(&mut self, postings: &Postings, ioc_type: IocType, function: DetectionFunction, part: &[u8]) {
+        self.pattern_candidate = true;
         self.emit_where(postings, |record| {
             record.ioc_type == ioc_type && record.function == function && record.value.as_bytes() == part
         });
@@ -232,6 +238,9 @@ pub(crate) struct Inner {
 /// Every structure that finds IOC ids by observed value, and the match path over them.
 #[derive(Clone)]
 struct Values {
+    /// Changes whenever a pattern (not exact) IOC is added or removed: what values
+    /// remembered as matching no pattern are valid for (see `clean.rs`).
+    pattern_version: u64,
     exact: ExactIndex,
     ip: IpLengths,
     domain: DomainIndex,
@@ -253,6 +262,7 @@ impl Inner {
             iocs: Sharded::new(),
             text_bytes: 0,
             values: Values {
+                pattern_version: clean::next_pattern_version(),
                 exact: ExactIndex::default(),
                 ip: IpLengths::default(),
                 domain: DomainIndex::new(),
@@ -410,11 +420,19 @@ impl Inner {
     /// passed it: nearly always none.
     pub fn match_event(&self, event: &Event<'_>, now_us: i64, out: &mut Vec<Match>) {
         let start = out.len();
-        let mut hashes = FirstPass { observable: 0, hashes: [(0, 0); HELD_KEYS], held: 0 };
+        let mut hashes = FirstPass { observable: 0, patterns: true, hashes: [(0, 0); HELD_KEYS], held: 0 };
+        let version = self.values.pattern_version;
         for (i, obs) in event.observables.iter().enumerate() {
             hashes.observable = i;
+            let ticket = self.values.pattern_class(obs.field).and_then(|class| clean::look_up(version, class, &obs.value));
+            hashes.patterns = !matches!(ticket, Some((true, _)));
             let mut sink = self.sink(obs.field, &obs.value, now_us, out);
             self.values.match_observable(obs.field, &obs.value, &mut hashes, &mut sink);
+            if let Some((false, ticket)) = ticket {
+                if !sink.pattern_candidate {
+                    clean::remember(version, ticket, &obs.value);
+                }
+            }
         }
         let mut done = usize::MAX;
         for &(hash, i) in &hashes.hashes[..hashes.held] {
@@ -429,7 +447,7 @@ impl Inner {
     }
 
     fn sink<'a>(&'a self, field: Field, raw: &'a str, now_us: i64, out: &'a mut Vec<Match>) -> Sink<'a> {
-        Sink { defs: &self.defs, iocs: &self.iocs, now_us, field, raw, out }
+        Sink { defs: &self.defs, iocs: &self.iocs, now_us, field, raw, out, pattern_candidate: false }
     }
 }
 
@@ -462,6 +480,7 @@ impl Values {
             }
             return true;
         }
+        self.pattern_version = clean::next_pattern_version();
         if op == Op::Add && function == Regex && compile_ioc_regex(ioc_type, value).is_err() {
             return false;
         }
@@ -548,6 +567,21 @@ impl Values {
         }
     }
 
+    /// The class under which a value of `field` is remembered as matching no pattern, or
+    /// `None` if no pattern IOC could match it (nothing to spare).
+    #[inline]
+    fn pattern_class(&self, field: Field) -> Option<clean::Class> {
+        let file = || !self.file.plain_patterns_are_empty() || !self.file.regex.is_empty();
+        let url = || !self.url.plain_patterns_are_empty() || !self.url.regex.is_empty();
+        let domain = || !self.domain.start.is_empty() || !self.domain.contains.is_empty();
+        match field {
+            Field::FileName | Field::InitiatingProcessFileName => file().then_some(1),
+            Field::RemoteUrl => (url() || domain()).then_some(2),
+            Field::DnsQuery => domain().then_some(3),
+            _ => None,
+        }
+    }
+
     fn has_domains(&self) -> bool {
         self.exact.has(Kind::DomainEquals)
             || self.exact.has(Kind::DomainSuffix)
@@ -592,7 +626,7 @@ impl Values {
                 }
             }
         }
-        if P::PATTERNS {
+        if pass.patterns() {
             let start = DetectionFunction::StartWith;
             self.domain.start.scan(host.as_bytes(), |p, part| sink.emit_anchored(p, IocType::DomainName, start, part));
             self.domain.contains.scan(host, |p| sink.emit(p));
@@ -602,7 +636,7 @@ impl Values {
     #[inline]
     fn match_remote_url<P: Pass>(&self, raw: &str, with_domain: bool, pass: &mut P, sink: &mut Sink<'_>) {
         let want_url_equals = self.exact.has(Kind::UrlEquals);
-        let want_url_patterns = P::PATTERNS && (!self.url.plain_patterns_are_empty() || !self.url.regex.is_empty());
+        let want_url_patterns = pass.patterns() && (!self.url.plain_patterns_are_empty() || !self.url.regex.is_empty());
         let want_domain = with_domain && self.has_domains();
         if !want_url_equals && !want_url_patterns && !want_domain {
             return;
@@ -635,8 +669,8 @@ impl Values {
     #[inline]
     fn match_file<P: Pass>(&self, raw: &str, pass: &mut P, sink: &mut Sink<'_>) {
         let want_equals = self.exact.has(Kind::FileEquals);
-        let want_automata = P::PATTERNS && !self.file.plain_patterns_are_empty();
-        let want_regex = P::PATTERNS && !self.file.regex.is_empty();
+        let want_automata = pass.patterns() && !self.file.plain_patterns_are_empty();
+        let want_regex = pass.patterns() && !self.file.regex.is_empty();
         if !want_equals && !want_automata && !want_regex {
             return;
         }
@@ -670,7 +704,8 @@ impl Values {
 /// What a walk over an observable does with its exact keys, and whether it scans the
 /// pattern buckets. See [`Inner::match_event`].
 trait Pass {
-    const PATTERNS: bool;
+    /// Whether the pattern buckets are scanned (not for a value known to match none).
+    fn patterns(&self) -> bool;
     fn key(&mut self, index: &Values, kind: Kind, key: &[u8], sink: &mut Sink<'_>);
 }
 
@@ -680,6 +715,7 @@ const HELD_KEYS: usize = 32;
 /// The first pass: hashes of the exact keys, their filter blocks fetched; patterns scanned.
 struct FirstPass {
     observable: usize,
+    patterns: bool,
     /// (key hash, observable index), in observable order. On the stack: matching nothing
     /// allocates nothing.
     hashes: [(u64, usize); HELD_KEYS],
@@ -687,7 +723,10 @@ struct FirstPass {
 }
 
 impl Pass for FirstPass {
-    const PATTERNS: bool = true;
+    #[inline]
+    fn patterns(&self) -> bool {
+        self.patterns
+    }
 
     #[inline]
     fn key(&mut self, index: &Values, kind: Kind, key: &[u8], sink: &mut Sink<'_>) {
@@ -705,7 +744,9 @@ impl Pass for FirstPass {
 struct LookUp;
 
 impl Pass for LookUp {
-    const PATTERNS: bool = false;
+    fn patterns(&self) -> bool {
+        false
+    }
 
     #[inline]
     fn key(&mut self, index: &Values, kind: Kind, key: &[u8], sink: &mut Sink<'_>) {

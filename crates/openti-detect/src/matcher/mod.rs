@@ -52,6 +52,7 @@
 
 mod anchored;
 mod bloom;
+mod clean;
 mod exact;
 mod grams;
 mod index;

@@ -261,6 +261,58 @@ fn expiry_is_checked_against_now() {
     assert!(out.is_empty());
 }
 
+/// Values seen again skip the pattern scans while no pattern changed (see `clean.rs`); they
+/// must still meet every pattern added later, in every snapshot as it was, whatever the
+/// event's time or the state of definitions when the value was first seen.
+#[test]
+fn values_seen_before_still_meet_new_patterns_expired_and_disabled_ones() {
+    let process = [(Field::InitiatingProcessFileName, "C:\\Tools\\mimikatz.exe")];
+    let query = [(Field::DnsQuery, "c2.evil.example")];
+    let url = [(Field::RemoteUrl, "http://c2.evil.example/gate.php")];
+    let index = TenantIndex::build([def(1)], [ioc(1, 1, FileName, Contains, "zzz")]);
+    for _ in 0..3 {
+        assert!(ids(&index, &process).is_empty());
+        assert!(ids(&index, &query).is_empty());
+        assert!(ids(&index, &url).is_empty());
+    }
+    let index2 = index.apply(&[
+        IndexChange::UpsertIoc(ioc(2, 1, FileName, StartWith, "mimi")),
+        IndexChange::UpsertIoc(ioc(3, 1, DomainName, StartWith, "c2.")),
+        IndexChange::UpsertIoc(ioc(4, 1, Url, EndWith, "/gate.php")),
+    ]);
+    assert_eq!(ids(&index2, &process), vec![2]);
+    assert_eq!(ids(&index2, &query), vec![3]);
+    assert_eq!(ids(&index2, &url), vec![3, 4]);
+    assert!(ids(&index, &process).is_empty(), "the old snapshot is as it was");
+    assert_eq!(ids(&index2, &process), vec![2]);
+
+    // An expired pattern IOC matches nothing now, but an event from before its expiry still
+    // meets it although the value was seen (and nothing counted) in between.
+    let mut expiring = ioc(5, 1, FileName, EndWith, "katz.exe");
+    expiring.expires_at = Some(now() - Duration::seconds(10));
+    let index3 = index2.apply(&[IndexChange::UpsertIoc(expiring)]);
+    assert_eq!(ids(&index3, &process), vec![2]);
+    let mut out = Vec::new();
+    index3.match_event(&event(&process), now() - Duration::seconds(20), &mut out);
+    let mut earlier: Vec<i64> = out.iter().map(|m| m.ioc_id).collect();
+    earlier.sort();
+    assert_eq!(earlier, vec![2, 5]);
+
+    // A pattern IOC of a disabled definition counts as soon as the definition is enabled.
+    let index4 = index3.apply(&[
+        IndexChange::UpsertDefinition(IndexedDefinition { id: 2, enabled: false }),
+        IndexChange::UpsertIoc(ioc(6, 2, FileName, Contains, "katz")),
+    ]);
+    assert_eq!(ids(&index4, &process), vec![2]);
+    let index5 = index4.apply(&[IndexChange::UpsertDefinition(def(2))]);
+    assert_eq!(ids(&index5, &process), vec![2, 6]);
+
+    // Removing the pattern IOCs: the value is clean again, in the new snapshot only.
+    let index6 = index5.apply(&[IndexChange::DeleteIoc(2), IndexChange::DeleteIoc(6)]);
+    assert!(ids(&index6, &process).is_empty());
+    assert_eq!(ids(&index5, &process), vec![2, 6]);
+}
+
 #[test]
 fn disabled_and_unknown_definitions_and_disabled_iocs_never_match() {
     let mut disabled_ioc = ioc(3, 1, DomainName, Equals, "evil.com");
