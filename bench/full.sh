@@ -15,10 +15,11 @@ export OPENTI_BIN=$(pwd)/target/release/openti
   echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r); $(date -u)"
   echo; echo "===== issue 3 (bench/api.py)"
   python3 bench/api.py --json "$out/api.json"
-  data=$out/gen-1000000-10000-1000000
-  python3 bench/gen.py "$data" --defs 10000 --iocs 1000000 --events 1000000
+  data=$out/gen-1000000-10000-1000000-ne5
+  python3 bench/gen.py "$data" --defs 10000 --iocs 1000000 --events 1000000 --non-equals-percent 5
   echo; echo "===== issue 4 (bench/store.py)"
-  python3 bench/store.py --data "$data" --store "$out/store-1000000-10000-1000000" --json "$out/store.json"
-  echo; echo "===== issue 5 (bench/pipeline.sh)"
+  python3 bench/store.py --data "$data" --store "$out/store-1000000-10000-1000000-ne5" --json "$out/store.json"
+  echo; echo "===== issue 5 (bench/pipeline.sh), the default mix, then the 12% stress mix in process"
   bash bench/pipeline.sh
+  BENCH_NON_EQUALS=12.25 BENCH_HTTP=0 bash bench/pipeline.sh
 } 2>&1 | tee "$log"

@@ -913,3 +913,46 @@ mod properties {
         }
     }
 }
+
+#[test]
+#[ignore]
+fn probe_components_tmp() {
+    let dir = "/work/main/target/bench-data/gen-1000000-10000-1000000";
+    let text = std::fs::read_to_string(format!("{dir}/iocs.ndjson")).unwrap();
+    let mut all = Vec::new();
+    for l in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let t = IocType::parse(v["Type"].as_str().unwrap()).unwrap();
+        let f = DetectionFunction::parse(v["DetectionFunction"].as_str().unwrap()).unwrap();
+        if f == Equals && all.len() % 50 != 0 { all.push(IndexedIoc { id: 0, definition_id: 0, ioc_type: t, function: f, value: String::new(), enabled: false, expires_at: None }); continue }
+        if let Ok(value) = normalize_ioc_value(t, f, v["Value"].as_str().unwrap()) {
+            all.push(IndexedIoc { id: all.len() as i64 + 1, definition_id: 1, ioc_type: t, function: f, value, enabled: true, expires_at: None });
+        }
+    }
+    all.retain(|i| i.enabled);
+    let ev = std::fs::read_to_string(format!("{dir}/events.ndjson")).unwrap();
+    let mut fields: Vec<(Field, String)> = Vec::new();
+    for l in ev.lines().take(100000) {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        for (k, f) in [("RemoteUrl", Field::RemoteUrl), ("FileName", Field::FileName), ("DnsQuery", Field::DnsQuery)] {
+            if let Some(s) = v[k].as_str() { fields.push((f, s.to_string())); }
+        }
+    }
+    let field: Field = match std::env::var("PROBE_FIELD").as_deref() { Ok("FileName") => Field::FileName, Ok("DnsQuery") => Field::DnsQuery, _ => Field::RemoteUrl };
+    let evs: Vec<Event<'static>> = fields.iter().filter(|(ff, _)| *ff == field).map(|(ff, v)| event(&[(*ff, v.as_str())])).collect();
+    let combos = [(Url, Equals), (DomainName, Equals), (FileName, Equals), (Url, StartWith), (Url, EndWith), (Url, Contains), (Url, Regex), (FileName, StartWith), (FileName, EndWith), (FileName, Contains), (FileName, Regex), (DomainName, StartWith), (DomainName, Contains), (DomainName, EndWith)];
+    let indexes: Vec<_> = combos.iter().map(|(t, f)| TenantIndex::build([def(1)], all.iter().filter(|i| i.ioc_type == *t && i.function == *f).cloned())).collect();
+    let empty = TenantIndex::build([def(1)], []);
+    let mut best = vec![f64::MAX; combos.len() + 1];
+    for _round in 0..5 {
+        for (k, index) in indexes.iter().chain([&empty]).enumerate() {
+            let mut out = Vec::new();
+            let start = std::time::Instant::now();
+            for _ in 0..5 { for e in &evs { out.clear(); index.match_event(std::hint::black_box(e), now(), &mut out); } }
+            let ns = start.elapsed().as_nanos() as f64 / (5.0 * evs.len() as f64);
+            best[k] = best[k].min(ns);
+        }
+    }
+    for (k, (t, f)) in combos.iter().enumerate() { eprintln!("{t:?}/{f:?} ({}) on {}: {:.0} ns/value", indexes[k].len(), field.name(), best[k]); }
+    eprintln!("empty index: {:.0} ns/value", best[combos.len()]);
+}
