@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use aho_corasick::automaton::Automaton;
 use aho_corasick::{dfa, nfa, Anchored, MatchKind, StartKind};
-use openti_model::values::build_ioc_regex_set;
+use openti_model::values::{build_ioc_regex_set, regex_case_insensitive};
 use openti_model::IocType;
 use regex::RegexSet;
 
@@ -440,8 +440,64 @@ const REGEX_SET_CHUNK: usize = 64;
 /// A regex layer: sets of up to [`REGEX_SET_CHUNK`] patterns each, with the layer index of
 /// each set member.
 pub(crate) struct Rx {
-    sets: Vec<(RegexSet, Vec<usize>)>,
+    sets: Vec<RxSet>,
     pattern_bytes: usize,
+}
+
+struct RxSet {
+    set: RegexSet,
+    /// Layer index of each member.
+    ids: Vec<usize>,
+    /// A literal every match of each member contains, when each has one (see
+    /// [`required_literal`]): a value holding none of them cannot match the set, and finding
+    /// that out costs a fraction of running the set.
+    required: Option<aho_corasick::AhoCorasick>,
+}
+
+/// Literals shorter than this rule out too few values to be worth a search.
+const MIN_REQUIRED_LITERAL: usize = 3;
+
+/// The longest literal that every match of `pattern` contains, if one of at least
+/// [`MIN_REQUIRED_LITERAL`] bytes is found: the longest run of literals among the top-level
+/// pieces of the pattern (a concatenation must match each of its pieces, in order).
+///
+/// The pattern is parsed with the flags it is compiled with: where matching ignores case,
+/// letters are classes, not literals, so only bytes without case variants (digits,
+/// punctuation) can form the literal, and the search for it may be exact.
+fn required_literal(ioc_type: IocType, pattern: &str) -> Option<Vec<u8>> {
+    use regex_syntax::hir::HirKind;
+    let hir = regex_syntax::ParserBuilder::new()
+        .case_insensitive(regex_case_insensitive(ioc_type))
+        .nest_limit(200)
+        .build()
+        .parse(pattern)
+        .ok()?;
+    let pieces = match hir.kind() {
+        HirKind::Concat(pieces) => pieces.as_slice(),
+        _ => std::slice::from_ref(&hir),
+    };
+    let mut best = Vec::new();
+    let mut run = Vec::new();
+    for piece in pieces.iter().map(Some).chain([None]) {
+        match piece.map(|p| p.kind()) {
+            Some(HirKind::Literal(lit)) => run.extend_from_slice(&lit.0),
+            _ => {
+                if run.len() > best.len() {
+                    best = std::mem::take(&mut run);
+                }
+                run.clear();
+            }
+        }
+    }
+    (best.len() >= MIN_REQUIRED_LITERAL).then_some(best)
+}
+
+impl RxSet {
+    fn new(ioc_type: IocType, set: RegexSet, ids: Vec<usize>, patterns: &[&str]) -> RxSet {
+        let literals: Option<Vec<Vec<u8>>> = patterns.iter().map(|p| required_literal(ioc_type, p)).collect();
+        let required = literals.and_then(|l| aho_corasick::AhoCorasick::new(l).ok());
+        RxSet { set, ids, required }
+    }
 }
 
 impl Engine for Rx {
@@ -451,13 +507,14 @@ impl Engine for Rx {
         let mut sets = Vec::new();
         for (chunk_no, chunk) in patterns.chunks(REGEX_SET_CHUNK).enumerate() {
             let offset = chunk_no * REGEX_SET_CHUNK;
-            match build_ioc_regex_set(ioc_type, chunk.iter().map(|p| &**p)) {
-                Ok(set) => sets.push((set, (offset..offset + chunk.len()).collect())),
+            let texts: Vec<&str> = chunk.iter().map(|p| &**p).collect();
+            match build_ioc_regex_set(ioc_type, &texts) {
+                Ok(set) => sets.push(RxSet::new(ioc_type, set, (offset..offset + chunk.len()).collect(), &texts)),
                 // Together too large (or one pattern bad): one set per pattern instead.
                 Err(_) => {
                     for (i, p) in chunk.iter().enumerate() {
                         match build_ioc_regex_set(ioc_type, [&**p]) {
-                            Ok(set) => sets.push((set, vec![offset + i])),
+                            Ok(set) => sets.push(RxSet::new(ioc_type, set, vec![offset + i], &[&**p])),
                             Err(e) => tracing::warn!(pattern = %p, error = %e, "IOC regex skipped"),
                         }
                     }
@@ -482,7 +539,10 @@ impl Bucket<Rx> {
             return;
         }
         for layer in self.layers() {
-            for (set, ids) in &layer.engine.sets {
+            for RxSet { set, ids, required } in &layer.engine.sets {
+                if required.as_ref().is_some_and(|r| !r.is_match(hay)) {
+                    continue;
+                }
                 // `is_match` does not allocate; `matches` does, but only runs on a hit.
                 if set.is_match(hay) {
                     for i in set.matches(hay).iter() {
@@ -499,6 +559,52 @@ impl Bucket<Rx> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_required_literal_is_the_longest_top_level_run_of_literals_as_compiled() {
+        let lit = |t: IocType, p: &str| required_literal(t, p).map(|l| String::from_utf8(l).unwrap());
+        let url = r"^https?://[^/]+/gate0\.php\?id=[0-9a-f]{16}$";
+        assert_eq!(lit(IocType::Url, url).as_deref(), Some("/gate0.php?id="));
+        assert_eq!(lit(IocType::Url, "evil").as_deref(), Some("evil"));
+        // File names match ignoring case: letters are classes, only caseless bytes remain.
+        assert_eq!(lit(IocType::FileName, r"\\temp\\kalo123[0-9]+\.exe$").as_deref(), Some("123"));
+        assert_eq!(lit(IocType::FileName, r"\\temp\\kalo12[0-9]+\.exe$"), None);
+        for none in ["a|b", "(?i)abc", ".*", "ab", "[a-z]+", "(", "x{1000}"] {
+            assert_eq!(lit(IocType::Url, none), None, "{none}");
+        }
+    }
+
+    #[test]
+    fn the_required_literal_search_never_hides_a_match() {
+        let rx = |t: IocType, patterns: &[&str]| {
+            let mut b = Bucket::<Rx>::new(t, Tuning::REGEX);
+            for (i, p) in patterns.iter().enumerate() {
+                b.edit(&Arc::from(*p), |ids| ids.push(i as i64 + 1));
+            }
+            b.settle();
+            b
+        };
+        let ids = |b: &Bucket<Rx>, hay: &str| {
+            let mut v = Vec::new();
+            b.scan(hay, |p| v.extend(p.iter()));
+            v.sort();
+            v
+        };
+        // File names match ignoring case, Unicode case folding included; every pattern of
+        // this set has a caseless literal, so the literal search runs first.
+        let files = rx(IocType::FileName, &[r"\\1234\\ab[0-9]+\.exe$", r"\\work\\x_-_\.exe$"]);
+        assert!(files.layers().all(|l| l.engine.sets.iter().all(|s| s.required.is_some())));
+        assert_eq!(ids(&files, r"C:\1234\AB12.EXE"), vec![1]);
+        assert_eq!(ids(&files, "C:\\WOR\u{212A}\\X_-_.EXE"), vec![2], "a Kelvin sign folds to k");
+        assert!(ids(&files, r"C:\1234\notepad.exe").is_empty());
+        assert!(ids(&files, r"C:\Windows\notepad.exe").is_empty());
+        // URLs match case-sensitively.
+        let urls = rx(IocType::Url, &[r"^https?://[^/]+/gate0\.php\?id=[0-9a-f]{4}$"]);
+        assert!(urls.layers().all(|l| l.engine.sets.iter().all(|s| s.required.is_some())));
+        assert_eq!(ids(&urls, "http://h.example/gate0.php?id=00af"), vec![1]);
+        assert!(ids(&urls, "http://h.example/GATE0.php?id=00af").is_empty());
+        assert!(ids(&urls, "http://h.example/index.php").is_empty());
+    }
 
     fn found(b: &Bucket<Ac>, hay: &str) -> Vec<i64> {
         let mut ids = Vec::new();
