@@ -45,6 +45,8 @@ seed adapter_native network <<'EOF2'
 {"Timestamp":"2026-11-22T10:00:00Z","DeviceId":"7f1c9a0b","DeviceName":"ws-01.contoso.local","ActionType":"ConnectionSuccess","RemoteIP":"52.184.197.12","RemotePort":80,"RemoteUrl":"http://52.184.197.12/","InitiatingProcessFileName":"powershell.exe","InitiatingProcessSHA1":"6cbce4a295c163791b60fc23d285e6d84f28ee4c"}
 {"Timestamp":"2026-11-22T10:00:01.5+01:00","DeviceName":"ws-02","ActionType":"DnsQueryResponse","DnsQuery":"GACYFEW.COM.","RemoteIP":"[fd77:48a1:c0bb::1]:53"}
 EOF2
+# A UTF-8 BOM before a JSON array (a crash of the harness's line accounting, 2026-12-04).
+printf '\xef\xbb\xbf[{"Timestamp":"2026-11-22T10:00:00Z","DeviceName":"ws-01"}, {"DeviceId":"x"}, 3]\n\x02' | seed adapter_native bom-array
 seed adapter_native file <<'EOF2'
 {"Timestamp":"2026-11-22T10:00:00Z","DeviceId":"d1","ActionType":"FileCreated","FileName":"payload.dll","FolderPath":"C:\\Users\\alice\\AppData\\Local\\Temp\\payload.dll","SHA1":"A94A8FE5CCB19BA61C4C0873D391E987982FBBD3","SHA256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","MD5":"098f6bcd4621d373cade4e832627b4f6","InitiatingProcessFileName":"C:\\Windows\\System32\\WINWORD.EXE","InitiatingProcessMD5":"098F6BCD4621D373CADE4E832627B4F6","ReportId":7}
 EOF2
