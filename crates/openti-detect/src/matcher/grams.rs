@@ -135,11 +135,17 @@ impl<const Q: usize> GramFilter<Q> {
         }
         for i in 0..=hay.len() - Q {
             let Some(g) = gram_at::<Q>(hay, i) else { break };
-            let h = hash(g, self.shift);
-            if self.filter[h / 64] & (1 << (h % 64)) != 0 {
+            if self.may_anchor(g) {
                 verify(i, g);
             }
         }
+    }
+
+    /// Whether `gram` may be some pattern's anchor (false: certainly not).
+    #[inline]
+    fn may_anchor(&self, gram: u64) -> bool {
+        let h = hash(gram, self.shift);
+        self.filter.get(h / 64).is_some_and(|w| w & (1 << (h % 64)) != 0)
     }
 
     fn memory(&self) -> usize {
@@ -178,11 +184,40 @@ impl Grams {
     /// Calls `f` with the index of every pattern occurring in `hay` (once per occurrence).
     #[inline]
     pub fn scan(&self, hay: &[u8], mut f: impl FnMut(usize)) {
-        if let Some(long) = &self.long {
-            long.candidates(hay, |at, gram| self.verify(&long.anchors, hay, at, gram, &mut f));
-        }
-        if let Some(mid) = &self.mid {
-            mid.candidates(hay, |at, gram| self.verify(&mid.anchors, hay, at, gram, &mut f));
+        match (&self.long, &self.mid) {
+            // Both filters in one pass: the 8 bytes read at a position are its long gram, and
+            // their first 4 its short one.
+            (Some(long), Some(mid)) => {
+                for (at, window) in hay.windows(LONG).enumerate() {
+                    let mut bytes = [0u8; LONG];
+                    bytes.copy_from_slice(window);
+                    let word = u64::from_le_bytes(bytes);
+                    if long.may_anchor(word) {
+                        self.verify(&long.anchors, hay, at, word, &mut f);
+                    }
+                    let short = word & 0xffff_ffff;
+                    if mid.may_anchor(short) {
+                        self.verify(&mid.anchors, hay, at, short, &mut f);
+                    }
+                }
+                // The last positions hold a short gram but no long one.
+                let tail = (hay.len() + 1).saturating_sub(LONG);
+                for at in tail..hay.len().saturating_sub(SHORT - 1) {
+                    if let Some(g) = gram_at::<SHORT>(hay, at) {
+                        if mid.may_anchor(g) {
+                            self.verify(&mid.anchors, hay, at, g, &mut f);
+                        }
+                    }
+                }
+            }
+            (long, mid) => {
+                if let Some(long) = long {
+                    long.candidates(hay, |at, gram| self.verify(&long.anchors, hay, at, gram, &mut f));
+                }
+                if let Some(mid) = mid {
+                    mid.candidates(hay, |at, gram| self.verify(&mid.anchors, hay, at, gram, &mut f));
+                }
+            }
         }
         if let Some((short, ids)) = &self.short {
             let report = |pid: usize| {
@@ -246,6 +281,10 @@ mod tests {
         assert_eq!(found(&g, "evilevil"), vec![0, 0]);
         assert_eq!(found(&g, "xxabcdefgh"), vec![3, 4, 4, 5, 6]);
         assert_eq!(found(&g, "evi"), Vec::<usize>::new());
+        // Values shorter than a long gram, and short patterns in the last 7 bytes.
+        assert_eq!(found(&g, "zevil"), vec![0]);
+        assert_eq!(found(&g, "abcdefgl.co"), vec![2, 3, 6]);
+        assert_eq!(found(&g, "zzzzzzzzzzzevil"), vec![0]);
         assert_eq!(found(&g, ""), Vec::<usize>::new());
         assert!(g.memory() > 0);
     }
