@@ -127,16 +127,14 @@ impl<const Q: usize> GramFilter<Q> {
         })
     }
 
-    /// Calls `verify(at, gram)` at every position whose gram may anchor a pattern.
+    /// Calls `verify(at, gram)` at every position from `from` on whose gram may anchor a
+    /// pattern.
     #[inline]
-    fn candidates(&self, hay: &[u8], mut verify: impl FnMut(usize, u64)) {
-        if hay.len() < Q {
-            return;
-        }
-        for i in 0..=hay.len() - Q {
-            let Some(g) = gram_at::<Q>(hay, i) else { break };
+    fn candidates(&self, hay: &[u8], from: usize, mut verify: impl FnMut(usize, u64)) {
+        for at in from..(hay.len() + 1).saturating_sub(Q) {
+            let Some(g) = gram_at::<Q>(hay, at) else { break };
             if self.may_anchor(g) {
-                verify(i, g);
+                verify(at, g);
             }
         }
     }
@@ -202,20 +200,14 @@ impl Grams {
                 }
                 // The last positions hold a short gram but no long one.
                 let tail = (hay.len() + 1).saturating_sub(LONG);
-                for at in tail..hay.len().saturating_sub(SHORT - 1) {
-                    if let Some(g) = gram_at::<SHORT>(hay, at) {
-                        if mid.may_anchor(g) {
-                            self.verify(&mid.anchors, hay, at, g, &mut f);
-                        }
-                    }
-                }
+                mid.candidates(hay, tail, |at, gram| self.verify(&mid.anchors, hay, at, gram, &mut f));
             }
             (long, mid) => {
                 if let Some(long) = long {
-                    long.candidates(hay, |at, gram| self.verify(&long.anchors, hay, at, gram, &mut f));
+                    long.candidates(hay, 0, |at, gram| self.verify(&long.anchors, hay, at, gram, &mut f));
                 }
                 if let Some(mid) = mid {
-                    mid.candidates(hay, |at, gram| self.verify(&mid.anchors, hay, at, gram, &mut f));
+                    mid.candidates(hay, 0, |at, gram| self.verify(&mid.anchors, hay, at, gram, &mut f));
                 }
             }
         }

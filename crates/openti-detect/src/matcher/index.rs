@@ -85,6 +85,11 @@ impl TextIndex {
         self.start.is_empty() && self.end.is_empty() && self.contains.is_empty()
     }
 
+    /// Whether any pattern (not Equals) IOC of this type is indexed.
+    fn has_patterns(&self) -> bool {
+        !self.plain_patterns_are_empty() || !self.regex.is_empty()
+    }
+
     /// StartWith, EndWith and Contains against a value in normal form.
     #[inline]
     fn scan_plain_patterns(&self, value: &str, sink: &mut Sink<'_>) {
@@ -140,6 +145,11 @@ impl DomainIndex {
             start: Anchored::new(End::Start),
             contains: Bucket::new((), Tuning::AHO_CORASICK),
         }
+    }
+
+    /// Whether a StartWith or Contains IOC is indexed (EndWith values are exact keys).
+    fn has_patterns(&self) -> bool {
+        !self.start.is_empty() || !self.contains.is_empty()
     }
 
     fn settle(&mut self) {
@@ -571,22 +581,16 @@ impl Values {
     /// `None` if no pattern IOC could match it (nothing to spare).
     #[inline]
     fn pattern_class(&self, field: Field) -> Option<clean::Class> {
-        let file = || !self.file.plain_patterns_are_empty() || !self.file.regex.is_empty();
-        let url = || !self.url.plain_patterns_are_empty() || !self.url.regex.is_empty();
-        let domain = || !self.domain.start.is_empty() || !self.domain.contains.is_empty();
         match field {
-            Field::FileName | Field::InitiatingProcessFileName => file().then_some(1),
-            Field::RemoteUrl => (url() || domain()).then_some(2),
-            Field::DnsQuery => domain().then_some(3),
+            Field::FileName | Field::InitiatingProcessFileName => self.file.has_patterns().then_some(1),
+            Field::RemoteUrl => (self.url.has_patterns() || self.domain.has_patterns()).then_some(2),
+            Field::DnsQuery => self.domain.has_patterns().then_some(3),
             _ => None,
         }
     }
 
     fn has_domains(&self) -> bool {
-        self.exact.has(Kind::DomainEquals)
-            || self.exact.has(Kind::DomainSuffix)
-            || !self.domain.start.is_empty()
-            || !self.domain.contains.is_empty()
+        self.exact.has(Kind::DomainEquals) || self.exact.has(Kind::DomainSuffix) || self.domain.has_patterns()
     }
 
     /// Matches an observed host that still needs normalising.
@@ -636,7 +640,7 @@ impl Values {
     #[inline]
     fn match_remote_url<P: Pass>(&self, raw: &str, with_domain: bool, pass: &mut P, sink: &mut Sink<'_>) {
         let want_url_equals = self.exact.has(Kind::UrlEquals);
-        let want_url_patterns = pass.patterns() && (!self.url.plain_patterns_are_empty() || !self.url.regex.is_empty());
+        let want_url_patterns = pass.patterns() && self.url.has_patterns();
         let want_domain = with_domain && self.has_domains();
         if !want_url_equals && !want_url_patterns && !want_domain {
             return;

@@ -35,9 +35,12 @@
 //!   their cache misses overlap (see `index.rs`, `match_event`). StartWith/EndWith cost one
 //!   probe per pattern length in use, cut short where no pattern continues the value;
 //!   Contains reads every byte, through a DFA while the bucket's DFA fits in 1 MiB, else
-//!   through a q-gram filter that stays in cache (`grams.rs`). Nothing is
-//!   allocated unless something matches: observed values are normalised in stack buffers
-//!   or borrowed (see `openti_model::values`).
+//!   through a q-gram filter that stays in cache (`grams.rs`); a regex set whose members
+//!   all need some literal runs only on values holding one. A value that recently matched
+//!   no pattern skips the pattern scans until a pattern IOC changes (`clean.rs`: recurring
+//!   process names, hosts, URLs). Nothing is allocated unless something matches (beyond
+//!   that cache's 16 KiB per thread, once): observed values are normalised in stack
+//!   buffers or borrowed (see `openti_model::values`).
 //! - A change copies only the shards it touches of the copy-on-write maps (`sharded.rs`: a
 //!   few hundred entries each) and one 4 KiB chunk of a filter; a Contains or Regex change
 //!   also recompiles the small delta layer of its pattern bucket, about 4·√n patterns; the bucket's base (n

@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use aho_corasick::automaton::Automaton;
 use aho_corasick::{dfa, nfa, Anchored, MatchKind, StartKind};
-use openti_model::values::{build_ioc_regex_set, regex_case_insensitive};
+use openti_model::values::{build_ioc_regex_set, regex_case_insensitive, REGEX_NEST_LIMIT};
 use openti_model::IocType;
 use regex::RegexSet;
 
@@ -359,14 +359,15 @@ impl Engine for Ac {
 }
 
 impl Ac {
-    /// Compiles patterns already in the byte order of the walk (reversed for EndWith).
-    pub(crate) fn build_bytes(bytes: &[Vec<u8>]) -> Ac {
+    /// Compiles the patterns' bytes: the gram filter for large buckets, else a DFA while
+    /// its table stays small, else a contiguous NFA.
+    fn build_bytes(bytes: &[Vec<u8>]) -> Ac {
         if use_grams(bytes) {
             return Ac::Grams(Box::new(Grams::build(bytes)));
         }
         if dfa_size_bound(bytes) <= DFA_MAX_BYTES {
-            let start = StartKind::Unanchored;
-            if let Ok(d) = dfa::Builder::new().match_kind(MatchKind::Standard).start_kind(start).build(bytes) {
+            let builder = dfa::Builder::new().match_kind(MatchKind::Standard).start_kind(StartKind::Unanchored).build(bytes);
+            if let Ok(d) = builder {
                 return Ac::Dfa(d);
             }
         }
@@ -468,7 +469,7 @@ fn required_literal(ioc_type: IocType, pattern: &str) -> Option<Vec<u8>> {
     use regex_syntax::hir::HirKind;
     let hir = regex_syntax::ParserBuilder::new()
         .case_insensitive(regex_case_insensitive(ioc_type))
-        .nest_limit(200)
+        .nest_limit(REGEX_NEST_LIMIT)
         .build()
         .parse(pattern)
         .ok()?;
