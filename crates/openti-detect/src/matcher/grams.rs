@@ -13,6 +13,8 @@
 //! bytes by a 4-byte gram: the longer the gram, the rarer it is in observed values, so the
 //! fewer the candidates to compare (values share short grams such as `.exe` or `http` with
 //! patterns all the time). Patterns shorter than 4 bytes go to a small automaton.
+//! With both kinds present, a third bitmap holds the first four bytes of every anchor: one
+//! look-up per position rules out most positions for both gram lengths at once.
 
 use std::collections::HashMap;
 
@@ -33,14 +35,46 @@ pub(crate) struct Grams {
     patterns: Box<[Box<[u8]>]>,
     /// Patterns shorter than a gram, and their indices.
     short: Option<(Short, Box<[u32]>)>,
+    /// With both filters: the first four bytes of every anchor, long or short, so that a
+    /// position costs one look-up, and both filters are asked only where this one passes.
+    first: Option<GramBits>,
+}
+
+/// One bit per hash of a gram, 64 bits per gram put in: small enough to stay in cache, and
+/// wrong (a set bit for an absent gram) about once in 64 tests.
+struct GramBits {
+    words: Box<[u64]>,
+    /// `64 - log2(bits)`: the hash is the top bits of a multiplication.
+    shift: u32,
+}
+
+impl GramBits {
+    fn new(grams: usize) -> GramBits {
+        let bits = (grams * 64).next_power_of_two().clamp(1 << 12, 1 << 22);
+        GramBits { words: vec![0u64; bits / 64].into_boxed_slice(), shift: 64 - bits.trailing_zeros() }
+    }
+
+    fn insert(&mut self, gram: u64) {
+        let h = hash(gram, self.shift);
+        self.words[h / 64] |= 1 << (h % 64);
+    }
+
+    /// False: `gram` was certainly not put in.
+    #[inline]
+    fn may_contain(&self, gram: u64) -> bool {
+        let h = hash(gram, self.shift);
+        self.words.get(h / 64).is_some_and(|w| w & (1 << (h % 64)) != 0)
+    }
+
+    fn memory(&self) -> usize {
+        self.words.len() * 8
+    }
 }
 
 /// The patterns represented by grams of `Q` bytes.
 struct GramFilter<const Q: usize> {
-    /// One bit per gram hash.
-    filter: Box<[u64]>,
-    /// `64 - log2(filter bits)`: the hash is the top bits of a multiplication.
-    shift: u32,
+    /// The anchors.
+    bits: GramBits,
     /// Gram → (pattern index, offset of the gram in the pattern).
     anchors: HashMap<u64, Box<[(u32, u32)]>, foldhash::fast::RandomState>,
 }
@@ -106,23 +140,19 @@ impl<const Q: usize> GramFilter<Q> {
                 }
             }
         }
-        let bits = (patterns.len() * 64).next_power_of_two().clamp(1 << 12, 1 << 22);
-        let shift = 64 - bits.trailing_zeros();
-        let mut filter = vec![0u64; bits / 64].into_boxed_slice();
+        let mut bits = GramBits::new(patterns.len());
         let mut anchors: HashMap<u64, Vec<(u32, u32)>, foldhash::fast::RandomState> = HashMap::default();
         for &(index, p) in patterns {
             let best = (0..=p.len() - Q)
                 .filter_map(|i| gram_at::<Q>(p, i).map(|g| (counts.get(&g).copied().unwrap_or(0), i, g)))
                 .min();
             if let Some((_, offset, g)) = best {
-                let h = hash(g, shift);
-                filter[h / 64] |= 1 << (h % 64);
+                bits.insert(g);
                 anchors.entry(g).or_default().push((index as u32, offset as u32));
             }
         }
         Some(GramFilter {
-            filter,
-            shift,
+            bits,
             anchors: anchors.into_iter().map(|(g, v)| (g, v.into_boxed_slice())).collect(),
         })
     }
@@ -142,13 +172,12 @@ impl<const Q: usize> GramFilter<Q> {
     /// Whether `gram` may be some pattern's anchor (false: certainly not).
     #[inline]
     fn may_anchor(&self, gram: u64) -> bool {
-        let h = hash(gram, self.shift);
-        self.filter.get(h / 64).is_some_and(|w| w & (1 << (h % 64)) != 0)
+        self.bits.may_contain(gram)
     }
 
     fn memory(&self) -> usize {
         let anchors: usize = self.anchors.values().map(|v| 24 + v.len() * 8).sum();
-        self.filter.len() * 8 + anchors
+        self.bits.memory() + anchors
     }
 }
 
@@ -171,29 +200,39 @@ impl Grams {
             let ids: Box<[u32]> = short.iter().map(|&i| i as u32).collect();
             Short::build(&bytes).map(|a| (a, ids))
         };
-        Grams {
-            long: GramFilter::build(&long),
-            mid: GramFilter::build(&mid),
-            patterns: patterns.iter().map(|p| p.clone().into_boxed_slice()).collect(),
-            short,
-        }
+        let long = GramFilter::<LONG>::build(&long);
+        let mid = GramFilter::<SHORT>::build(&mid);
+        let first = match (&long, &mid) {
+            (Some(l), Some(m)) => {
+                let mut first = GramBits::new(l.anchors.len() + m.anchors.len());
+                for gram in l.anchors.keys().chain(m.anchors.keys()) {
+                    first.insert(gram & 0xffff_ffff);
+                }
+                Some(first)
+            }
+            _ => None,
+        };
+        Grams { long, mid, patterns: patterns.iter().map(|p| p.clone().into_boxed_slice()).collect(), short, first }
     }
 
     /// Calls `f` with the index of every pattern occurring in `hay` (once per occurrence).
     #[inline]
     pub fn scan(&self, hay: &[u8], mut f: impl FnMut(usize)) {
-        match (&self.long, &self.mid) {
+        match (&self.long, &self.mid, &self.first) {
             // Both filters in one pass: the 8 bytes read at a position are its long gram, and
             // their first 4 its short one.
-            (Some(long), Some(mid)) => {
+            (Some(long), Some(mid), Some(first)) => {
                 for (at, window) in hay.windows(LONG).enumerate() {
                     let mut bytes = [0u8; LONG];
                     bytes.copy_from_slice(window);
                     let word = u64::from_le_bytes(bytes);
+                    let short = word & 0xffff_ffff;
+                    if !first.may_contain(short) {
+                        continue;
+                    }
                     if long.may_anchor(word) {
                         self.verify(&long.anchors, hay, at, word, &mut f);
                     }
-                    let short = word & 0xffff_ffff;
                     if mid.may_anchor(short) {
                         self.verify(&mid.anchors, hay, at, short, &mut f);
                     }
@@ -202,7 +241,7 @@ impl Grams {
                 let tail = (hay.len() + 1).saturating_sub(LONG);
                 mid.candidates(hay, tail, |at, gram| self.verify(&mid.anchors, hay, at, gram, &mut f));
             }
-            (long, mid) => {
+            (long, mid, _) => {
                 if let Some(long) = long {
                     long.candidates(hay, 0, |at, gram| self.verify(&long.anchors, hay, at, gram, &mut f));
                 }
@@ -246,7 +285,8 @@ impl Grams {
 
     pub fn memory(&self) -> usize {
         let patterns: usize = self.patterns.iter().map(|p| 16 + p.len()).sum();
-        self.long.as_ref().map_or(0, |g| g.memory())
+        self.first.as_ref().map_or(0, GramBits::memory)
+            + self.long.as_ref().map_or(0, |g| g.memory())
             + self.mid.as_ref().map_or(0, |g| g.memory())
             + patterns
             + self.short.as_ref().map_or(0, |(a, ids)| a.memory() + ids.len() * 4)
